@@ -1,0 +1,33 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch
+DEMO_RECIPE ?= recipes/digits-cnn.yaml
+
+.PHONY: install demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# torch is installed from TORCH_SPEC only when missing: a bare `torch` pulls GBs of CUDA wheels.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/dlcli train $(DEMO_RECIPE) --runs-dir runs
+	$(BIN)/dlcli eval runs/$$(basename $(DEMO_RECIPE) .yaml)/latest --split test
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/train_loop.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
