@@ -109,6 +109,7 @@ class Context:
 def parse_item(item: Any, path: Path) -> tuple[str, dict]:
     """A layer item -> (name, args): `relu`, `{linear: 10}`, `{conv2d: {out: 8}}`."""
     if isinstance(item, str):
+        layers.get(item)
         return item, {}
     if isinstance(item, dict) and len(item) == 1:
         (name, value), = item.items()

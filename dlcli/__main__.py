@@ -1,0 +1,4 @@
+"""python -m dlcli"""
+from dlcli.cli.app import main
+
+main()

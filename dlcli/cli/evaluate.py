@@ -1,0 +1,42 @@
+"""dlcli eval: the best checkpoint's metrics on one split of the run's own data split."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dlcli.cli.options import Json, RunArg
+
+EXAMPLE = "Example: dlcli eval runs/digits-cnn/latest --split test --json"
+
+
+def eval_run(
+    run: RunArg,
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    json: Json = False,
+) -> None:
+    """Evaluate a run's best checkpoint on its train, val or test split."""
+    from dlcli.engine.evaluate import evaluate_run
+    from dlcli.report.console import console, metrics_table, print_json
+
+    result = evaluate_run(run, split)
+    if json:
+        print_json(result)
+        return
+    console().print(metrics_table({split: result["metrics"]}, title=f"{result['run']} ({result['samples']} samples)"))
+    cm = result["metrics"].get("confusion_matrix")
+    if cm:
+        console().print(confusion_table(cm, result.get("classes")))
+
+
+def confusion_table(cm: list, classes: list | None):
+    from rich.table import Table
+
+    names = classes or [str(i) for i in range(len(cm))]
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("")
+    for n in names:
+        table.add_column(str(n), justify="right")
+    for n, row in zip(names, cm):
+        table.add_row(str(n), *[str(v) for v in row])
+    return table

@@ -1,0 +1,44 @@
+"""dlcli show (resolved recipe + layer table) and dlcli schema (JSON Schema for editors)."""
+from __future__ import annotations
+
+from dlcli.cli.options import Json, RecipeArg, Sets
+
+SHOW_EXAMPLE = "Example: dlcli show recipes/digits-cnn.yaml --set vars.width=64"
+SCHEMA_EXAMPLE = "Example: dlcli schema > recipe.schema.json"
+
+
+def show(recipe: RecipeArg, set_: Sets = None, json: Json = False) -> None:
+    """Print the resolved recipe and the network: each layer's output shape and parameters."""
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    from dlcli.nn.model import build_model, count_params, layer_rows
+    from dlcli.recipe.check import load_recipe
+    from dlcli.recipe.yamlio import dump
+    from dlcli.report.console import console, print_json
+
+    r = load_recipe(recipe, set_ or [])
+    module = build_model(r.plan)
+    rows = layer_rows(r.plan, module)
+    total = count_params(module)
+    if json:
+        print_json({"recipe": r.doc, "layers": [{**row, "path": list(row["path"])} for row in rows], "parameters": total})
+        return
+    con = console()
+    con.print(Syntax(dump(r.doc), "yaml", background_color="default") if con.is_terminal else dump(r.doc))
+    table = Table(title=f"{r.recipe.name}: input {tuple(r.info.input_shape)}")
+    for col, justify in (("layer", "left"), ("output", "left"), ("params", "right")):
+        table.add_column(col, justify=justify)
+    for row in rows:
+        table.add_row(row["layer"], row["output"], "" if row["params"] is None else f"{row['params']:,}")
+    table.add_section()
+    table.add_row("total", "", f"{total:,}")
+    con.print(table)
+
+
+def schema() -> None:
+    """Print the JSON Schema of a recipe (for editor completion and validation)."""
+    from dlcli.recipe.jsonschema import recipe_schema
+    from dlcli.report.console import print_json
+
+    print_json(recipe_schema())

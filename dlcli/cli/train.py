@@ -1,0 +1,33 @@
+"""dlcli train: run a recipe (or resume a run) and print the best checkpoint's metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlcli.cli.options import Json, RunsDir, Sets
+
+EXAMPLE = "Example: dlcli train recipes/digits-cnn.yaml --set train.epochs=5   |   dlcli train --resume runs/digits-cnn/0003"
+
+
+def train(
+    recipe: Annotated[Optional[Path], typer.Argument(help="A recipe YAML file.", show_default=False)] = None,
+    set_: Sets = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    json: Json = False,
+) -> None:
+    """Train a recipe into a new run directory, or continue an interrupted run with --resume."""
+    from dlcli.engine.train import run_training
+    from dlcli.errors import UsageError
+    from dlcli.report.console import TrainReporter, console, metrics_table, print_json
+
+    if (recipe is None) == (resume is None):
+        raise UsageError("give a recipe to train, or --resume RUN_DIR (not both)")
+    record = run_training(recipe, resume, set_ or [], runs_dir, TrainReporter(quiet=json))
+    if json:
+        print_json(record)
+        return
+    console().print(metrics_table(record["metrics"], title=f"{record['run']} (best epoch {record['best_epoch']})"))
+    console().print(f"run directory: {record['run']}  ({record['stop_reason']})")

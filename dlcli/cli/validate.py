@@ -1,0 +1,21 @@
+"""dlcli validate: check a recipe, infer every layer's shape, never import torch."""
+from __future__ import annotations
+
+from dlcli.cli.options import Json, RecipeArg, Sets
+
+EXAMPLE = "Example: dlcli validate recipes/digits-cnn.yaml --set vars.width=64"
+
+
+def validate(recipe: RecipeArg, set_: Sets = None, json: Json = False) -> None:
+    """Check a recipe: schema, names, data files and every layer's inferred shape (exit 2 on errors)."""
+    from dlcli.recipe.check import load_recipe
+    from dlcli.nn.base import fmt
+    from dlcli.report.console import console, print_json
+
+    r = load_recipe(recipe, set_ or [])
+    summary = {"recipe": str(recipe), "name": r.recipe.name, "valid": True, "task": r.task,
+               "input_shape": list(r.info.input_shape), "output_shape": list(r.plan.out_shape), "layers": len(r.plan.nodes)}
+    if json:
+        print_json(summary)
+    else:
+        console().print(f"{recipe}: ok ({r.task}, input {fmt(tuple(r.info.input_shape))} -> output {fmt(r.plan.out_shape)})")

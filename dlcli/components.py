@@ -1,0 +1,20 @@
+"""Shared base for the argument models of registered components (optimizers, losses, ...)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ComponentArgs(BaseModel):
+    """Arguments of a named component; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def split_component(value) -> tuple[str, dict]:
+    """`adamw` or `{name: adamw, lr: 1e-3}` -> ("adamw", {"lr": 1e-3})."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        rest = dict(value)
+        return rest.pop("name"), rest
+    raise ValueError("expected a name or a mapping with a `name` key")

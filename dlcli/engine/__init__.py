@@ -1,0 +1,1 @@
+"""The training engine: setup, the loop, evaluation, checkpoints, device and precision."""

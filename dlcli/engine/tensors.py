@@ -1,0 +1,84 @@
+"""The run's data on the training device: load, split, normalise (train statistics), move once.
+
+Batches are then index slices of device tensors: no per-sample DataLoader, no host copies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from dlcli.components import split_component
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class RunData:
+    dataset: Any  # dlcli.data.base.Dataset (numpy, raw)
+    indices: dict  # split -> np.ndarray of row indices
+    digest: str  # hash of the split index lists
+    shift: np.ndarray
+    scale: np.ndarray
+    y_shift: Optional[np.ndarray] = None  # regression targets are standardised for training too
+    y_scale: Optional[np.ndarray] = None
+    x: dict = field(default_factory=dict)  # split -> normalised device tensor
+    y: dict = field(default_factory=dict)  # split -> target device tensor
+
+    def size(self, split: str) -> int:
+        return len(self.indices[split])
+
+
+def load_dataset(resolved: Any) -> Any:
+    from dlcli.data import sources
+
+    value = resolved.doc["data"]["source"]
+    if isinstance(value, dict) and "type" in value:
+        value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
+    name, args = split_component(value)
+    source = sources.get(name)()
+    return source.load(source.Args(**args), resolved.base, task=resolved.task)
+
+
+def make_splits(resolved: Any, dataset: Any) -> dict:
+    from dlcli.data.splits import split_indices
+
+    s = resolved.recipe.data.split
+    return split_indices(dataset.y, resolved.task, s.train, s.val, s.test, s.stratify, resolved.recipe.seed)
+
+
+def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = None) -> RunData:
+    """Load the data, split it (or reuse `indices`), fit normalisation on train, move to device."""
+    from dlcli.data import normalizers
+    from dlcli.data.splits import splits_digest
+
+    dataset = load_dataset(resolved)
+    indices = indices if indices is not None else make_splits(resolved, dataset)
+    x_train = dataset.x[indices["train"]]
+    shift, scale = normalizers.get(resolved.recipe.data.normalize)().fit(x_train, dataset.info.layout)
+    data = RunData(dataset, indices, splits_digest(indices), np.asarray(shift, np.float32), np.asarray(scale, np.float32))
+    if resolved.task == "regression" and resolved.recipe.data.normalize != "none":
+        data.y_shift, data.y_scale = target_stats(dataset.y[indices["train"]])
+    for split in SPLITS:
+        data.x[split], data.y[split] = to_device(data, split, device, task)
+    return data
+
+
+def target_stats(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = y.reshape(len(y), -1).astype(np.float64)
+    std = y.std(0)
+    return y.mean(0).astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+
+
+def to_device(data: RunData, split: str, device: Any, task: Any) -> tuple[Any, Any]:
+    import torch
+
+    idx = data.indices[split]
+    x = torch.as_tensor(data.dataset.x[idx], device=device)
+    if x.is_floating_point():
+        x = (x - torch.as_tensor(data.shift, device=device)) / torch.as_tensor(data.scale, device=device)
+    y = task.targets(data.dataset.y[idx], device)
+    if data.y_shift is not None:
+        y = (y - torch.as_tensor(data.y_shift, device=device)) / torch.as_tensor(data.y_scale, device=device)
+    return x.contiguous(), y

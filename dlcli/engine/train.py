@@ -1,0 +1,151 @@
+"""A training run from start to finish: setup -> train -> save -> report.
+
+Fresh runs get a new run directory; `resume` continues one from its last checkpoint with the
+optimizer, schedule and RNG states restored, so an interrupted run ends with the same weights.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from dlcli.engine import checkpoint
+from dlcli.engine.loop import Diverged, LoopState, fit
+from dlcli.engine.setup import Session, build_session
+from dlcli.errors import RunFailed
+from dlcli.fsio import write_atomic, write_json
+from dlcli.recipe.check import load_recipe
+from dlcli.recipe.yamlio import dump
+from dlcli.repro import rundir
+from dlcli.repro.seed import restore_rng, rng_state
+from dlcli.tasks.metrics import direction
+
+
+def start(recipe: Path, overrides: list[str], runs_root: Path) -> tuple[Path, Session, LoopState]:
+    resolved = load_recipe(recipe, overrides)
+    session = build_session(resolved)
+    run = rundir.new_run_dir(runs_root, resolved.recipe.name)
+    write_atomic(run / "recipe.yaml", dump(resolved.doc))
+    rundir.write_splits(run, session.data.indices, session.data.digest)
+    write_json(run / "run.json", base_record(run, session, recipe))
+    return run, session, LoopState()
+
+
+def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopState]:
+    run = rundir.open_run(run_dir)
+    saved = checkpoint.load_state(run, "last")
+    resolved = load_recipe(run / "recipe.yaml", overrides)
+    session = build_session(resolved, rundir.read_splits(run))
+    if overrides:
+        write_atomic(run / "recipe.yaml", dump(resolved.doc))
+    checkpoint.load_weights(run, "last", session.model)
+    session.optimizer.load_state_dict(saved["optimizer"])
+    session.scheduler.load_state_dict(saved["scheduler"])
+    restore_rng(saved["rng"], session.gen)
+    state = LoopState(**saved["loop"])
+    rundir.truncate_metrics(run, state.epoch)
+    return run, session, state
+
+
+def base_record(run: Path, s: Session, recipe: Path) -> dict:
+    from dlcli.nn.model import count_params
+    from dlcli.repro.env import device_info, git_commit, versions
+
+    r, info = s.resolved.recipe, s.data.dataset.info
+    return {
+        "name": r.name, "run": str(run), "recipe": str(recipe), "created": datetime.now(timezone.utc).isoformat(),
+        "status": "running", "seed": r.seed, "task": s.resolved.task, "versions": versions(),
+        "device": device_info(s.device), "git_commit": git_commit(Path(recipe).resolve().parent),
+        "data": {"digest": s.data.dataset.digest(), "samples": len(s.data.dataset), "input_shape": list(info.input_shape),
+                 "classes": info.classes, "layout": info.layout},
+        "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
+        "parameters": count_params(s.net),
+    }
+
+
+def improved(value: float, state: LoopState, monitor: str, min_delta: float) -> bool:
+    if state.best is None:
+        return True
+    if direction(monitor) == "maximize":
+        return value > state.best + min_delta
+    return value < state.best - min_delta
+
+
+class EpochEnd:
+    """What happens after each epoch: best/last checkpoints, metrics.jsonl, early stopping."""
+
+    def __init__(self, run: Path, s: Session, reporter: Any):
+        self.run, self.s, self.reporter = run, s, reporter
+        es = s.resolved.recipe.train.early_stopping
+        self.patience, self.min_delta = (es.patience, es.min_delta) if es else (None, 0.0)
+        self.monitor = s.monitor
+
+    def __call__(self, record: dict, state: LoopState) -> bool:
+        value = record[self.monitor]
+        better = improved(value, state, self.monitor, self.min_delta)
+        if better:
+            state.best, state.best_epoch, state.stale = value, record["epoch"], 0
+            checkpoint.save(self.run, "best", self.s.model)
+        else:
+            state.stale += 1
+        stop = self.patience is not None and state.stale >= self.patience
+        if stop:
+            state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
+        checkpoint.save(self.run, "last", self.s.model, self.training_state(state))
+        rundir.append_metrics(self.run, record)
+        self.reporter.epoch(record, better)
+        return stop
+
+    def training_state(self, state: LoopState) -> dict:
+        return {"epoch": state.epoch, "loop": asdict(state), "optimizer": self.s.optimizer.state_dict(),
+                "scheduler": self.s.scheduler.state_dict(), "rng": rng_state(self.s.gen)}
+
+
+def final_metrics(s: Session) -> dict:
+    return {split: s.evaluate(split) for split in ("train", "val", "test") if s.data.size(split)}
+
+
+def update_record(run: Path, **fields: Any) -> dict:
+    record = rundir.read_json(run / "run.json")
+    record.update(fields)
+    write_json(run / "run.json", record)
+    return record
+
+
+def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
+    """Run the loop, then evaluate the best checkpoint on every split and write run.json."""
+    from dlcli.nn.model import count_params
+
+    started = time.perf_counter()
+    reporter.started(run, s.resolved.recipe.train.epochs, state.epoch, str(s.device), count_params(s.net))
+    on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
+    try:
+        state = fit(s, state, on_step, EpochEnd(run, s, reporter))
+    except Diverged as e:
+        kept = "the best checkpoint is kept" if state.best_epoch else "no checkpoint was written"
+        update_record(run, status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
+        raise RunFailed(f"{e}; training stopped ({kept}) in {run}") from None
+    except KeyboardInterrupt:
+        update_record(run, status="interrupted", epochs_completed=state.epoch)
+        raise
+    finally:
+        reporter.close()
+    return finish(run, s, state, time.perf_counter() - started)
+
+
+def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
+    checkpoint.load_weights(run, "best", s.model)
+    metrics = final_metrics(s)
+    sha = checkpoint.file_sha256(checkpoint.weights_path(run, "best"))
+    return update_record(
+        run, status="completed", stop_reason=state.stop_reason, epochs_completed=state.epoch,
+        best_epoch=state.best_epoch, monitor=s.monitor, train_seconds=round(seconds, 3), metrics=metrics,
+        weights={"file": "checkpoints/best.safetensors", "sha256": sha})
+
+
+def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,
+                 reporter: Any) -> dict:
+    run, session, state = resume(resume_dir, overrides) if resume_dir else start(recipe, overrides, runs_root)
+    return train(run, session, state, reporter)

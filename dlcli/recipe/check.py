@@ -1,0 +1,219 @@
+"""Load, compose and check a recipe: every problem in one RecipeError, each one located.
+
+Checks go beyond the schema: registry names and their arguments, data files, the task, every
+layer's inferred shape, augmentations against the data, and monitored metric names. None of it
+imports torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any, Optional
+
+from pydantic import ValidationError
+
+from dlcli.components import split_component
+from dlcli.errors import Path, Problem, RecipeError
+from dlcli.recipe.compose import compose, lookup
+from dlcli.recipe.problems import from_validation_error
+from dlcli.recipe.schema import Recipe
+from dlcli.registry import Registry, UnknownName
+
+
+@dataclass
+class Resolved:
+    """A checked recipe: the model, the plain document, where it lives, its data and network."""
+
+    recipe: Recipe
+    doc: dict
+    path: FsPath
+    info: Any  # DataInfo
+    plan: Any  # ModelPlan
+    task: str
+    loss: Any  # the Loss entry
+
+    @property
+    def base(self) -> FsPath:
+        return self.path.parent
+
+
+def check_component(registry: Registry, value: Any, path: Path, problems: list[Problem]) -> tuple[Any, Any]:
+    """(entry, parsed args) of `name` or `{name: ..., args}`; (None, None) after a problem."""
+    try:
+        name, args = split_component(value)
+        entry = registry.get(name)()
+    except UnknownName as e:
+        problems.append(Problem(path + (("name",) if isinstance(value, dict) else ()), e.message, e.suggestion))
+        return None, None
+    except ValueError as e:
+        problems.append(Problem(path, str(e)))
+        return None, None
+    try:
+        return entry, entry.Args(**args)
+    except ValidationError as e:
+        problems.extend(from_validation_error(e, path, entry.Args))
+        return entry, None
+
+
+def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any, Any, Any]:
+    """(source, args, DataInfo) of data.source, or Nones after a problem."""
+    from dlcli.data import sources
+    from dlcli.data.base import SourceError
+
+    value = (doc.get("data") or {}).get("source") if isinstance(doc.get("data"), dict) else None
+    if value is None:
+        return None, None, None
+    if isinstance(value, dict) and "type" in value:
+        value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
+    path = ("data", "source")
+    source, args = check_component(sources, value, path, problems)
+    if args is None:
+        return None, None, None
+    try:
+        return source, args, source.info(args, base, task=doc.get("task"))
+    except SourceError as e:
+        problems.append(Problem(path + ((e.key,) if e.key and isinstance(value, dict) else ()), str(e)))
+    return None, None, None
+
+
+def _schema(doc: dict, problems: list[Problem]) -> Optional[Recipe]:
+    try:
+        return Recipe(**doc)
+    except ValidationError as e:
+        problems.extend(from_validation_error(e, (), Recipe))
+        return None
+    except TypeError as e:
+        problems.append(Problem((), str(e)))
+        return None
+
+
+def _train_section(doc: dict) -> dict:
+    train = doc.get("train")
+    return train if isinstance(train, dict) else {}
+
+
+def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
+    """Optimizer, schedule, loss and metric names with their arguments; returns the Loss entry."""
+    from dlcli.engine.optimizers import optimizers
+    from dlcli.engine.schedules import schedules
+    from dlcli.tasks import tasks
+    from dlcli.tasks.losses import losses
+
+    train = _train_section(doc)
+    t = tasks.get(task)
+    check_component(optimizers, train.get("optimizer", "adam"), ("train", "optimizer"), problems)
+    check_component(schedules, train.get("schedule", "constant"), ("train", "schedule"), problems)
+    loss, _ = check_component(losses, train.get("loss") or t.default_loss, ("train", "loss"), problems)
+    if loss is not None and loss.task != task:
+        problems.append(Problem(("train", "loss"), f"a {loss.task} loss cannot train a {task} task"))
+    return loss
+
+
+def check_metrics(doc: dict, task: str, loss: Any, problems: list[Problem]) -> None:
+    from dlcli.tasks import tasks
+    from dlcli.tasks.metrics import metrics
+
+    train = _train_section(doc)
+    names = train.get("metrics") or tasks.get(task).default_metrics
+    for i, name in enumerate(names if isinstance(names, list) else []):
+        if name not in metrics:
+            e = UnknownName("metric", name, metrics.names())
+            problems.append(Problem(("train", "metrics", i), e.message, e.suggestion))
+        elif metrics.get(name).task != task:
+            problems.append(Problem(("train", "metrics", i), f"'{name}' is a {metrics.get(name).task} metric, the task is {task}"))
+    valid = ["train.loss", "val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
+    for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor"), ("search", "objective", "metric")):
+        try:
+            monitor = lookup(doc, path)
+        except (KeyError, TypeError):
+            continue
+        if monitor not in valid:
+            near = [v for v in valid if v.split(".")[-1] == str(monitor).split(".")[-1]] or None
+            e = UnknownName("metric", str(monitor), valid)
+            problems.append(Problem(path, f"{e.message.split(';')[0]}: logged metrics are {', '.join(valid)}",
+                                    (near or [e.suggestion])[0]))
+
+
+def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:
+    from dlcli.data import augment, normalizers
+
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    norm = data.get("normalize", "standard")
+    if isinstance(norm, str) and norm not in normalizers:
+        e = UnknownName("normalization", norm, normalizers.names())
+        problems.append(Problem(("data", "normalize"), e.message, e.suggestion))
+    items = data.get("augment") or []
+    if isinstance(items, list) and info is not None:
+        for suffix, message, suggestion in augment.check(items, info):
+            problems.append(Problem(("data", "augment") + tuple(suffix), message, suggestion))
+
+
+def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -> None:
+    search = doc.get("search")
+    if not isinstance(search, dict) or not isinstance(search.get("space"), dict):
+        return
+    full = recipe.model_dump() if recipe else doc
+    for key in search["space"]:
+        path = tuple(int(p) if p.isdigit() else p for p in str(key).split("."))
+        for tree in (doc, full):
+            try:
+                lookup(tree, path)
+                break
+            except (KeyError, TypeError):
+                continue
+        else:
+            problems.append(Problem(("search", "space", key), f"'{key}' is not a path in the recipe"))
+
+
+def locate(problems: list[Problem], marks: dict) -> None:
+    """Fill in each problem's file:line:col from the nearest marked ancestor of its key path."""
+    for p in problems:
+        if p.where:
+            continue
+        for n in range(len(p.path), 0, -1):
+            if p.path[:n] in marks:
+                p.where = marks[p.path[:n]]
+                break
+
+
+def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> Any:
+    from dlcli.nn.model import plan_model
+
+    if "model" not in doc or info is None:
+        return None
+    outputs = loss.outputs(info.outputs) if loss is not None and info.outputs else info.outputs
+    plan = plan_model(doc["model"], tuple(info.input_shape), outputs)
+    problems.extend(plan.ctx.problems)
+    return plan
+
+
+def resolve_paths(doc: dict, args: Any, base: FsPath) -> None:
+    """Data file paths become absolute, so the run directory's recipe.yaml stands alone."""
+    source = doc["data"]["source"]
+    if isinstance(source, dict) and isinstance(source.get("path"), str):
+        source["path"] = str((base / source["path"]).resolve())
+
+
+def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
+    """The checked recipe at `path`; a RecipeError listing every problem otherwise."""
+    import dlcli.nn  # noqa: F401  (fills the layer registries)
+
+    path = FsPath(path)
+    if not path.is_file():
+        raise RecipeError([Problem((), f"recipe not found: {path}")], str(path))
+    doc, marks, problems = compose(path, overrides)
+    doc.setdefault("name", path.stem)
+    recipe = _schema(doc, problems)
+    source, args, info = check_source(doc, path.parent, problems)
+    task = doc.get("task") if doc.get("task") in ("classification", "regression") else (info.task if info else None)
+    loss = check_training(doc, task, problems) if task else None
+    if task:
+        check_metrics(doc, task, loss, problems)
+    check_data_extras(doc, info, problems)
+    plan = check_network(doc, info, loss, problems)
+    check_search(doc, recipe, problems)
+    if problems:
+        locate(problems, marks)
+        raise RecipeError(problems, str(path))
+    resolve_paths(doc, args, path.parent)
+    return Resolved(recipe, doc, path, info, plan, task, loss)

@@ -1,0 +1,1 @@
+"""Seeding, environment capture, run directories, and (later) locks and checks."""

@@ -1,0 +1,36 @@
+"""Seeding: the same recipe, seed and machine give the same weights, bit for bit, on the CPU."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+
+def seed_everything(seed: int, device: Any) -> Any:
+    """Seed python, numpy and torch; return the generator that draws batches and augmentations."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen
+
+
+def rng_state(gen: Any) -> dict:
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "generator": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict, gen: Any) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,64 @@
+"""Shared fixtures: run the CLI in-process and capture exit code, stdout and stderr."""
+from __future__ import annotations
+
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """cli("validate", "x.yaml") -> Result; runs dlcli's real entry point (exit-code mapping included)."""
+    from dlcli.cli.app import main
+
+    def run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["dlcli", *map(str, args)])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.yaml", text) -> path of a dedented file under tmp_path."""
+
+    def make(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return make
+
+
+TINY = """
+name: tiny
+data:
+  source: iris
+model:
+  - linear: 8
+  - relu
+  - linear: auto
+train:
+  epochs: 2
+  batch_size: 16
+"""
