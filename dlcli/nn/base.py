@@ -165,7 +165,7 @@ def plan_layers(items: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Sha
 def build_node(node: Node, ctx: Context) -> Any:
     module = node.layer.build(node, ctx)
     init = getattr(node.args, "init", None) or ctx.init
-    if init and node.layer.has_weights:
+    if init and node.layer.has_weights and any(True for _ in module.parameters()):
         initializers.get(init)(module, node)
     return module
 
