@@ -80,8 +80,8 @@ class Source:
     Args: ClassVar[type[SourceArgs]] = SourceArgs
     main: ClassVar[Optional[str]] = None
 
-    def info(self, a: Any, base: Path) -> DataInfo:
+    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
         raise NotImplementedError
 
-    def load(self, a: Any, base: Path) -> Dataset:
+    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
         raise NotImplementedError

@@ -42,10 +42,16 @@ def load_dataset(resolved: Any) -> Any:
 
 
 def make_splits(resolved: Any, dataset: Any) -> dict:
+    from dlcli.data.base import SourceError
     from dlcli.data.splits import split_indices
+    from dlcli.errors import UsageError
 
     s = resolved.recipe.data.split
-    return split_indices(dataset.y, resolved.task, s.train, s.val, s.test, s.stratify, resolved.recipe.seed)
+    try:
+        return split_indices(dataset.y, resolved.task, s.train, s.val, s.test, s.stratify, resolved.recipe.seed,
+                             classes=dataset.info.classes)
+    except SourceError as e:
+        raise UsageError(f"{resolved.path}: data.split: {e}") from None
 
 
 def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = None) -> RunData:

@@ -1,0 +1,215 @@
+"""Builtin sources: scikit-learn's embedded datasets and seeded synthetic 2-D problems.
+
+`info` is hardcoded so that `dlcli validate` never imports scikit-learn; `load` builds its
+DataInfo from what scikit-learn actually returns, and the tests check that the two agree.
+Nothing here touches the network.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+from pydantic import Field
+
+from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, SourceError, TaskName, sources
+
+
+def fixed_task(name: str, info: DataInfo, task: Optional[TaskName]) -> DataInfo:
+    """A builtin dataset has one task; a recipe that states another is an error, not a cast."""
+    if task is not None and task != info.task:
+        raise SourceError(f"dataset '{name}' is a {info.task} dataset; it cannot be used for {task}")
+    return info
+
+
+def numbered(k: int) -> list[str]:
+    return [str(i) for i in range(k)]
+
+
+class _Embedded(Source):
+    """One of scikit-learn's embedded datasets; subclasses name the loader and the hardcoded info."""
+
+    loader: ClassVar[str]
+    known: ClassVar[DataInfo]
+
+    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+        return fixed_task(self.loader, copy.deepcopy(self.known), task)
+
+    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{self.loader}")()
+        x = np.asarray(bunch.data, dtype=np.float32).reshape((len(bunch.data),) + self.known.input_shape)
+        if self.known.task == "regression":
+            y = np.asarray(bunch.target, dtype=np.float32).reshape(len(x), -1)
+            info = DataInfo(x.shape[1:], "regression", "tabular", targets=y.shape[1],
+                            feature_names=[str(f) for f in bunch.feature_names])
+        else:
+            y = np.asarray(bunch.target, dtype=np.int64)
+            names = None if self.known.layout == "image" else [str(f) for f in bunch.feature_names]
+            info = DataInfo(x.shape[1:], "classification", self.known.layout,
+                            classes=[str(c) for c in bunch.target_names], feature_names=names)
+        return Dataset(x, y, fixed_task(self.loader, info, task))
+
+
+@sources.register("digits")
+class Digits(_Embedded):
+    """Handwritten digits, 1797 grayscale 8x8 images (raw 0..16), 10 classes (scikit-learn)."""
+
+    loader = "digits"
+    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10))
+
+
+@sources.register("iris")
+class Iris(_Embedded):
+    """Iris flowers, 150 samples, 4 measurements (cm), 3 species (scikit-learn)."""
+
+    loader = "iris"
+    known = DataInfo((4,), "classification", "tabular", classes=["setosa", "versicolor", "virginica"],
+                     feature_names=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+
+
+@sources.register("wine")
+class Wine(_Embedded):
+    """Wine cultivars, 178 samples, 13 chemical measurements, 3 classes (scikit-learn)."""
+
+    loader = "wine"
+    known = DataInfo((13,), "classification", "tabular", classes=["class_0", "class_1", "class_2"], feature_names=[
+        "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
+        "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines",
+        "proline"])
+
+
+_CELL = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+         "concave points", "symmetry", "fractal dimension"]
+
+
+@sources.register("breast_cancer")
+class BreastCancer(_Embedded):
+    """Breast tumour biopsies, 569 samples, 30 cell-nucleus features, malignant or benign (scikit-learn)."""
+
+    loader = "breast_cancer"
+    known = DataInfo((30,), "classification", "tabular", classes=["malignant", "benign"],
+                     feature_names=[f"mean {c}" for c in _CELL] + [f"{c} error" for c in _CELL]
+                     + [f"worst {c}" for c in _CELL])
+
+
+@sources.register("diabetes")
+class Diabetes(_Embedded):
+    """Diabetes progression, 442 patients, 10 standardised features, 1 regression target (scikit-learn)."""
+
+    loader = "diabetes"
+    known = DataInfo((10,), "regression", "tabular", targets=1,
+                     feature_names=["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"])
+
+
+# Synthetic sources: each has its own Args because the sensible noise differs per problem.
+
+
+class _Synthetic(Source):
+    """A seeded 2-D classification problem; subclasses implement `generate` and `classes`."""
+
+    def classes(self, a: Any) -> int:
+        return 2
+
+    def features(self, a: Any) -> int:
+        return 2
+
+    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+        name = type(self).__name__.lower()
+        info = DataInfo((self.features(a),), "classification", "tabular", classes=numbered(self.classes(a)))
+        return fixed_task(name, info, task)
+
+    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
+        info = self.info(a, base, task)
+        x, y = self.generate(a)
+        return Dataset(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64), info)
+
+    def generate(self, a: Any) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class MoonsArgs(SourceArgs):
+    size: int = Field(1000, ge=2, description="number of samples")
+    noise: float = Field(0.1, ge=0, description="standard deviation of the Gaussian noise")
+    seed: int = Field(0, description="random seed; the same seed gives the same samples")
+
+
+class CirclesArgs(MoonsArgs):
+    noise: float = Field(0.05, ge=0, description="standard deviation of the Gaussian noise")
+
+
+class BlobsArgs(MoonsArgs):
+    noise: float = Field(1.0, ge=0, description="standard deviation of each blob")
+    classes: int = Field(3, ge=2, description="number of blobs (one class each)")
+    features: int = Field(2, ge=1, description="dimensions of each sample")
+
+
+class SpiralsArgs(MoonsArgs):
+    noise: float = Field(0.05, ge=0, description="standard deviation of the Gaussian noise")
+    classes: int = Field(2, ge=2, description="number of spiral arms (one class each)")
+    turns: float = Field(1.5, gt=0, description="how many times each arm winds around the centre")
+
+
+@sources.register("moons")
+class Moons(_Synthetic):
+    """Two interleaving half circles in 2-D, 2 classes (seeded; scikit-learn make_moons)."""
+
+    Args = MoonsArgs
+
+    def generate(self, a: MoonsArgs) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import make_moons
+
+        return make_moons(n_samples=a.size, noise=a.noise, random_state=a.seed)
+
+
+@sources.register("circles")
+class Circles(_Synthetic):
+    """A small circle inside a large one in 2-D (radius ratio 0.5), 2 classes (seeded)."""
+
+    Args = CirclesArgs
+
+    def generate(self, a: CirclesArgs) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import make_circles
+
+        return make_circles(n_samples=a.size, noise=a.noise, factor=0.5, random_state=a.seed)
+
+
+@sources.register("blobs")
+class Blobs(_Synthetic):
+    """Isotropic Gaussian blobs, one per class, in `features` dimensions (seeded)."""
+
+    Args = BlobsArgs
+
+    def classes(self, a: BlobsArgs) -> int:
+        return a.classes
+
+    def features(self, a: BlobsArgs) -> int:
+        return a.features
+
+    def generate(self, a: BlobsArgs) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import make_blobs
+
+        return make_blobs(n_samples=a.size, n_features=a.features, centers=a.classes,
+                          cluster_std=a.noise, random_state=a.seed)
+
+
+@sources.register("spirals")
+class Spirals(_Synthetic):
+    """Interleaved spiral arms in 2-D, one class per arm (the two-spirals problem; seeded)."""
+
+    Args = SpiralsArgs
+
+    def classes(self, a: SpiralsArgs) -> int:
+        return a.classes
+
+    def generate(self, a: SpiralsArgs) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(a.seed)
+        y = np.arange(a.size) % a.classes  # balanced arms
+        t = rng.uniform(0.0, 1.0, a.size)  # position along the arm: radius grows with the angle
+        angle = 2 * np.pi * (a.turns * t + y / a.classes)
+        x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1)
+        x += rng.normal(0.0, a.noise, x.shape)
+        order = rng.permutation(a.size)  # no class runs in file order
+        return x[order], y[order]

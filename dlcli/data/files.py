@@ -1,0 +1,420 @@
+"""File sources: a CSV table, an .npz archive, a folder of images (one subfolder per class).
+
+Relative paths are resolved against `base`, the recipe's folder. Every problem with the user's
+files is a SourceError whose `key` names the source argument to fix, and whose message says what
+was expected and, for a misspelled column or array, the nearest valid name.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from dlcli.data.base import DataInfo, Dataset, Layout, Source, SourceArgs, SourceError, TaskName, sources
+from dlcli.data.builtin import fixed_task
+from dlcli.registry import closest
+
+MAX_CLASSES = 20  # an integer csv target with at most this many distinct values is a class label
+
+
+def resolve(path: str, base: Path, folder: bool = False) -> Path:
+    """The absolute path of a source file; a missing one is an error that names that path."""
+    p = Path(path).expanduser()
+    p = (p if p.is_absolute() else Path(base) / p).resolve()
+    if not p.exists():
+        raise SourceError(f"{'folder' if folder else 'file'} not found: {p}", "path")
+    if folder != p.is_dir():
+        raise SourceError(f"expected {'a folder' if folder else 'a file'} but {p} is {'a file' if folder else 'a folder'}", "path")
+    return p
+
+
+def unknown(what: str, name: str, options: list[str], where: Path, key: str) -> SourceError:
+    """`name` is not among `options`: say so, with the nearest option or the list of them."""
+    near = closest(name, options)
+    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+    hint = f"; did you mean '{near[0]}'?" if near else f"; {what}s: {shown}"
+    return SourceError(f"{where} has no {what} '{name}'{hint}", key)
+
+
+def label_names(values: np.ndarray) -> list[str]:
+    """Class names of sorted distinct label values: integer-valued numbers print without '.0'."""
+    if values.dtype.kind in "fc":
+        return [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values]
+    return [str(v) for v in values]
+
+
+def encode_labels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Map labels to indices in sorted order; the class names are the sorted distinct values."""
+    uniq, y = np.unique(values, return_inverse=True)
+    return y.astype(np.int64).reshape(-1), label_names(uniq)
+
+
+def label_dataset(x: np.ndarray, y: np.ndarray, info: DataInfo) -> Dataset:
+    extra = {"label_mapping": {c: i for i, c in enumerate(info.classes)}} if info.classes else {}
+    return Dataset(x, y, info, extra)
+
+
+# --------------------------------------------------------------------------------------- csv
+
+
+class CsvArgs(SourceArgs):
+    path: str = Field(description="the CSV file (with a header row), relative to the recipe's folder")
+    target: str = Field(description="name of the target column")
+    features: Optional[list[str]] = Field(None, description="feature columns; default: every column but the target")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="the field separator")
+
+
+@dataclass
+class Table:
+    """A CSV file as strings: the header, the non-blank rows and each row's line number."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    def column(self, name: str, key: str) -> int:
+        if name not in self.header:
+            raise unknown("column", name, self.header, self.path, key)
+        return self.header.index(name)
+
+
+def read_table(path: Path, delimiter: str) -> Table:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            rows, lines = [], []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines are not samples
+                if len(row) != len(header):
+                    raise SourceError(f"{path}, line {reader.line_num}: {len(row)} fields but the header has {len(header)}", "path")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise SourceError(f"{path} is not a readable UTF-8 CSV file: {e}", "path") from None
+    return checked_table(Table(path, header, rows, lines))
+
+
+def checked_table(t: Table) -> Table:
+    if not t.header or not any(t.header):
+        raise SourceError(f"{t.path} is empty; expected a header row of column names", "path")
+    dupes = sorted({h for h in t.header if t.header.count(h) > 1})
+    if dupes:
+        raise SourceError(f"{t.path}: column names must be unique, but {', '.join(map(repr, dupes))} repeats", "path")
+    if not t.rows:
+        raise SourceError(f"{t.path} has a header but no data rows", "path")
+    return t
+
+
+def parse_numbers(cells: list[str]) -> Optional[np.ndarray]:
+    """The cells as float64, or None when any is not a finite number."""
+    try:
+        v = np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return None
+    return v if np.isfinite(v).all() else None
+
+
+def first_bad(cells: list[str], lines: list[int]) -> tuple[str, int]:
+    for cell, line in zip(cells, lines):
+        if parse_numbers([cell]) is None:
+            return cell, line
+    return "", 0
+
+
+def csv_task(nums: Optional[np.ndarray]) -> TaskName:
+    """A string target or an integer-valued one with few distinct values is a class label."""
+    if nums is None:
+        return "classification"
+    integral = bool(np.all(nums == np.round(nums)))
+    return "classification" if integral and len(np.unique(nums)) <= MAX_CLASSES else "regression"
+
+
+def csv_target(t: Table, name: str, task: Optional[TaskName]) -> tuple[np.ndarray, DataInfo]:
+    """The target column as labels (N,) int64 or values (N, 1) float32, and the info it implies."""
+    cells = [row[t.column(name, "target")].strip() for row in t.rows]
+    for cell, line in zip(cells, t.lines):
+        if not cell:
+            raise SourceError(f"target column '{name}' is empty on line {line}; every row needs a target", "target")
+    nums = parse_numbers(cells)
+    task = task or csv_task(nums)
+    if task == "regression":
+        if nums is None:
+            cell, line = first_bad(cells, t.lines)
+            raise SourceError(f"target column '{name}' must be numeric for regression, but line {line} has {cell!r}", "target")
+        return nums.astype(np.float32).reshape(-1, 1), DataInfo((), "regression", "tabular", targets=1)
+    y, classes = encode_labels(nums if nums is not None else np.array(cells))
+    return y, DataInfo((), "classification", "tabular", classes=classes)
+
+
+def csv_features(t: Table, a: CsvArgs) -> tuple[list[int], list[str]]:
+    names = a.features if a.features is not None else [h for h in t.header if h != a.target]
+    if a.target in names:
+        raise SourceError(f"column '{a.target}' is the target; remove it from features", "features")
+    if not names:
+        raise SourceError(f"{t.path} has no feature columns besides the target '{a.target}'", "features")
+    return [t.column(n, "features") for n in names], names
+
+
+def csv_matrix(t: Table, cols: list[int], names: list[str]) -> np.ndarray:
+    """The feature columns as float32 (N, F); the first non-numeric cell is an error."""
+    try:
+        x = np.array([[row[c] for c in cols] for row in t.rows], dtype=np.float64)
+        if np.isfinite(x).all():
+            return x.astype(np.float32)
+    except ValueError:
+        pass  # locate the culprit below, in file order
+    for row, line in zip(t.rows, t.lines):
+        for c, name in zip(cols, names):
+            if parse_numbers([row[c]]) is None:
+                raise SourceError(
+                    f"feature column '{name}' must be numeric, but line {line} has {row[c]!r}; "
+                    "list the columns to use in `features` to leave it out", "features")
+    raise AssertionError("unreachable: a cell failed to parse as a whole but not alone")
+
+
+@sources.register("csv")
+class Csv(Source):
+    """A CSV file with a header row: numeric feature columns and one target column."""
+
+    Args = CsvArgs
+    main = "path"
+
+    def scan(self, a: CsvArgs, base: Path, task: Optional[TaskName]) -> tuple[Table, list[int], np.ndarray, DataInfo]:
+        t = read_table(resolve(a.path, base), a.delimiter)
+        y, info = csv_target(t, a.target, task)
+        cols, names = csv_features(t, a)
+        info.input_shape, info.feature_names = (len(cols),), names
+        return t, cols, y, info
+
+    def info(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+        return self.scan(a, base, task)[3]
+
+    def load(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
+        t, cols, y, info = self.scan(a, base, task)
+        return label_dataset(csv_matrix(t, cols, info.feature_names), y, info)
+
+
+# --------------------------------------------------------------------------------------- npz
+
+
+class NpzArgs(SourceArgs):
+    path: str = Field(description="the .npz archive (numpy.savez), relative to the recipe's folder")
+    x: str = Field("x", description="name of the input array, (N, ...)")
+    y: str = Field("y", description="name of the target array, (N,) labels or (N, T) values")
+    layout: Optional[Layout] = Field(None, description="tabular, sequence or image; default from x's axes (2, 3, 4)")
+
+
+def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple, np.dtype]:
+    """Shape and dtype of one array of an archive, from its header alone (no data read)."""
+    fmt = np.lib.format
+    with archive.open(member) as f:
+        version = fmt.read_magic(f)
+        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read is None:  # a newer header format: read the array itself rather than guess
+            arr = fmt.read_array(archive.open(member), allow_pickle=False)
+            return arr.shape, arr.dtype
+        shape, _, dtype = read(f)
+    return tuple(shape), dtype
+
+
+def npz_header(path: Path, name: str, key: str) -> tuple[tuple, np.dtype]:
+    if not zipfile.is_zipfile(path):
+        raise SourceError(f"{path} is not an .npz archive; expected a file written by numpy.savez", "path")
+    with zipfile.ZipFile(path) as archive:
+        names = [m[:-4] for m in archive.namelist() if m.endswith(".npy")]
+        if name not in names:
+            raise unknown("array", name, names, path, key)
+        return npy_header(archive, name + ".npy")
+
+
+def npz_array(path: Path, name: str, key: str) -> np.ndarray:
+    npz_header(path, name, key)  # a missing name is reported with the nearest one
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return archive[name]
+    except ValueError as e:  # object arrays need pickle, which could run code: refused
+        raise SourceError(f"array '{name}' in {path} cannot be read without pickle: {e}", key) from None
+
+
+def npz_input_shape(shape: tuple, layout: Optional[Layout], name: str) -> tuple[tuple, Layout]:
+    """Per-sample shape for a layout; an explicit layout may add a channel axis or flatten."""
+    layout = layout or {2: "tabular", 3: "sequence", 4: "image"}.get(len(shape))
+    rest = tuple(int(d) for d in shape[1:])
+    fits = {"tabular": len(shape) >= 2, "sequence": len(shape) in (2, 3), "image": len(shape) in (3, 4)}
+    if layout is None or not fits[layout]:
+        need = "2 axes (tabular), 3 (sequence) or 4 (image)" if layout is None else {
+            "tabular": "2 or more axes", "sequence": "2 or 3 axes", "image": "3 (N, H, W) or 4 (N, C, H, W) axes"}[layout]
+        raise SourceError(f"array '{name}' has shape {tuple(shape)}; layout {layout or '(inferred)'} needs {need}",
+                          "x" if layout is None else "layout")
+    if layout == "tabular":
+        return (math.prod(rest),), layout
+    if len(shape) == (3 if layout == "image" else 2):  # the missing axis is a single channel
+        return ((1,) + rest if layout == "image" else rest + (1,)), layout
+    return rest, layout
+
+
+def npz_target(y: np.ndarray, n: int, task: Optional[TaskName], name: str) -> tuple[np.ndarray, DataInfo]:
+    if len(y) != n or y.dtype.kind not in "biufUS":
+        raise SourceError(f"array '{name}' must hold one number or label per sample of x ({n}), "
+                          f"but has shape {y.shape} and dtype {y.dtype}", "y")
+    labels = y.reshape(-1) if y.ndim == 1 or y.shape[1:] == (1,) else None
+    task = task or ("classification" if labels is not None and y.dtype.kind in "biuUS" else "regression")
+    if task == "regression":
+        if y.dtype.kind in "US" or not np.isfinite(y.astype(np.float64)).all():
+            raise SourceError(f"array '{name}' must hold finite numbers for regression", "y")
+        y = y.astype(np.float32).reshape(n, -1)
+        return y, DataInfo((), "regression", "tabular", targets=y.shape[1])
+    if labels is None or (labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
+        raise SourceError(f"array '{name}' must hold one integer or string label per sample for classification, "
+                          f"but has shape {y.shape} and dtype {y.dtype}", "y")
+    y, classes = encode_labels(labels)
+    return y, DataInfo((), "classification", "tabular", classes=classes)
+
+
+@sources.register("npz")
+class Npz(Source):
+    """A numpy .npz archive with an input array x (N, ...) and a target array y (N,) or (N, T)."""
+
+    Args = NpzArgs
+    main = "path"
+
+    def scan(self, a: NpzArgs, base: Path, task: Optional[TaskName]) -> tuple[Path, np.ndarray, DataInfo]:
+        path = resolve(a.path, base)
+        shape, dtype = npz_header(path, a.x, "x")
+        if dtype.kind not in "biuf":
+            raise SourceError(f"array '{a.x}' must be numeric, but its dtype is {dtype}", "x")
+        y, info = npz_target(npz_array(path, a.y, "y"), shape[0], task, a.y)
+        info.input_shape, info.layout = npz_input_shape(shape, a.layout, a.x)
+        return path, y, info
+
+    def info(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+        return self.scan(a, base, task)[2]
+
+    def load(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
+        path, y, info = self.scan(a, base, task)
+        x = npz_array(path, a.x, "x").astype(np.float32).reshape((len(y),) + info.input_shape)
+        return label_dataset(x, y, info)
+
+
+# ------------------------------------------------------------------------------ image folder
+
+Side = Annotated[int, Field(ge=1)]
+
+
+class ImageFolderArgs(SourceArgs):
+    path: str = Field(description="folder with one subfolder of images per class, relative to the recipe's folder")
+    size: tuple[Side, Side] = Field((32, 32), description="[height, width] every image is resized to")
+    mode: Literal["grayscale", "rgb"] = Field("rgb", description="grayscale (1 channel) or rgb (3 channels)")
+    extensions: list[str] = Field([".png", ".jpg", ".jpeg", ".bmp", ".gif"], description="file name endings to read")
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted(cls, v: list[str]) -> list[str]:
+        return ["." + e.lower().lstrip(".") for e in v]
+
+
+def image_files(root: Path, extensions: list[str]) -> tuple[list[str], list[tuple[int, Path]]]:
+    """Class names (sorted subfolders) and (label, file) pairs in a stable order."""
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise SourceError(f"{root} has no subfolders; expected one subfolder of images per class", "path")
+    files = []
+    for label, name in enumerate(classes):
+        found = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+        if not found:
+            raise SourceError(f"class folder {root / name} has no images ending in {', '.join(extensions)}", "path")
+        files += [(label, p) for p in found]
+    return classes, files
+
+
+def cache_path(root: Path, files: list[tuple[int, Path]], a: ImageFolderArgs) -> Path:
+    """Where the decoded images live; any change to a file, the size or the mode is a new key."""
+    h = hashlib.sha256(json.dumps({"root": str(root), "size": list(a.size), "mode": a.mode, "v": 1}).encode())
+    for _, p in files:
+        st = p.stat()
+        h.update(f"\n{p.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    home = os.environ.get("DLCLI_CACHE") or Path.home() / ".cache" / "dlcli"
+    return Path(home) / "images" / f"{h.hexdigest()[:32]}.npz"
+
+
+def decode_images(files: list[tuple[int, Path]], a: ImageFolderArgs) -> np.ndarray:
+    """Every image decoded, converted and resized: (N, C, H, W) uint8."""
+    from PIL import Image
+
+    (h, w), channels = a.size, 1 if a.mode == "grayscale" else 3
+    out = np.empty((len(files), channels, h, w), dtype=np.uint8)
+    for i, (_, p) in enumerate(files):
+        try:
+            with Image.open(p) as im:
+                im = im.convert("L" if channels == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise SourceError(f"cannot decode image {p}: {e}", "path") from None
+        arr = np.asarray(im)
+        out[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return out
+
+
+def read_cache(path: Path, n: int) -> Optional[np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x = archive["x"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # absent or unreadable: decode again
+    return x if len(x) == n else None
+
+
+def write_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """Write an .npz so that a reader never sees half a file (temp file, then os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@sources.register("image_folder")
+class ImageFolder(Source):
+    """A folder of images with one subfolder per class, resized to `size`; x is raw 0..255."""
+
+    Args = ImageFolderArgs
+    main = "path"
+
+    def scan(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName]) -> tuple[Path, list, DataInfo]:
+        root = resolve(a.path, base, folder=True)
+        classes, files = image_files(root, a.extensions)
+        shape = (1 if a.mode == "grayscale" else 3,) + tuple(a.size)
+        return root, files, fixed_task("image_folder", DataInfo(shape, "classification", "image", classes=classes), task)
+
+    def info(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+        return self.scan(a, base, task)[2]
+
+    def load(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
+        root, files, info = self.scan(a, base, task)
+        cache = cache_path(root, files, a)
+        x = read_cache(cache, len(files))
+        if x is None:
+            x = decode_images(files, a)
+            try:
+                write_atomic(cache, x=x)
+            except OSError as e:  # a cache is an optimisation: an unwritable one must not stop training
+                warnings.warn(f"could not cache decoded images at {cache}: {e}")
+        y = np.array([label for label, _ in files], dtype=np.int64)
+        return label_dataset(x.astype(np.float32), y, info)
