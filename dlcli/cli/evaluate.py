@@ -23,7 +23,8 @@ def eval_run(
     if json:
         print_json(result)
         return
-    console().print(metrics_table({split: result["metrics"]}, title=f"{result['run']} ({result['samples']} samples)"))
+    console().print(f"{result['run']}: {split} split, {result['samples']} samples")
+    console().print(metrics_table({split: result["metrics"]}, title=""))
     cm = result["metrics"].get("confusion_matrix")
     if cm:
         console().print(confusion_table(cm, result.get("classes")))

@@ -29,5 +29,5 @@ def train(
     if json:
         print_json(record)
         return
-    console().print(metrics_table(record["metrics"], title=f"{record['run']} (best epoch {record['best_epoch']})"))
+    console().print(metrics_table(record["metrics"], title=f"best epoch {record['best_epoch']}"))
     console().print(f"run directory: {record['run']}  ({record['stop_reason']})")

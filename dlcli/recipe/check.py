@@ -101,8 +101,8 @@ def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
 
     train = _train_section(doc)
     t = tasks.get(task)
-    check_component(optimizers, train.get("optimizer", "adam"), ("train", "optimizer"), problems)
-    check_component(schedules, train.get("schedule", "constant"), ("train", "schedule"), problems)
+    check_component(optimizers, train.get("optimizer"), ("train", "optimizer"), problems)
+    check_component(schedules, train.get("schedule"), ("train", "schedule"), problems)
     loss, _ = check_component(losses, train.get("loss") or t.default_loss, ("train", "loss"), problems)
     if loss is not None and loss.task != task:
         problems.append(Problem(("train", "loss"), f"a {loss.task} loss cannot train a {task} task"))
@@ -148,6 +148,22 @@ def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:
             problems.append(Problem(("data", "augment") + tuple(suffix), message, suggestion))
 
 
+def component_field(doc: dict, path: Path) -> bool:
+    """Whether `path` names an argument of a component (train.optimizer.lr with optimizer adam)."""
+    from dlcli.engine.optimizers import optimizers
+    from dlcli.engine.schedules import schedules
+    from dlcli.tasks.losses import losses
+
+    registries = {("train", "optimizer"): optimizers, ("train", "schedule"): schedules, ("train", "loss"): losses}
+    if len(path) != 3 or path[:2] not in registries:
+        return False
+    try:
+        name = lookup(doc, path[:2] + ("name",))
+        return path[2] in registries[path[:2]].get(name).Args.model_fields
+    except (KeyError, TypeError, UnknownName):
+        return False
+
+
 def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -> None:
     search = doc.get("search")
     if not isinstance(search, dict) or not isinstance(search.get("space"), dict):
@@ -155,14 +171,16 @@ def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -
     full = recipe.model_dump() if recipe else doc
     for key in search["space"]:
         path = tuple(int(p) if p.isdigit() else p for p in str(key).split("."))
-        for tree in (doc, full):
-            try:
-                lookup(tree, path)
-                break
-            except (KeyError, TypeError):
-                continue
-        else:
+        if not (_exists(doc, path) or _exists(full, path) or component_field(doc, path)):
             problems.append(Problem(("search", "space", key), f"'{key}' is not a path in the recipe"))
+
+
+def _exists(tree: Any, path: Path) -> bool:
+    try:
+        lookup(tree, path)
+        return True
+    except (KeyError, TypeError):
+        return False
 
 
 def locate(problems: list[Problem], marks: dict) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from dlcli.errors import Path, Problem, RecipeError, dotted
-from dlcli.recipe.yamlio import Marks, read
+from dlcli.recipe.yamlio import Marks, read, safe_load
 from dlcli.registry import closest
 
 REF = re.compile(r"\$\{([^}]*)\}")
@@ -58,7 +58,7 @@ def parse_override(text: str) -> tuple[Path, Any]:
     if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
         raise ValueError(f"an override is KEY.PATH=VALUE, got '{text}'")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise ValueError(f"malformed value '{raw}' in '{text}': {getattr(e, 'problem', e)}") from None
     return tuple(int(p) if p.isdigit() else p for p in key.strip().split(".")), value
@@ -186,9 +186,25 @@ def _interpolate_tree(interp: _Interpolator, v: Any, at: Path) -> Any:
         return v
 
 
+COMPONENTS = {"optimizer": "adam", "schedule": "constant", "loss": None}
+
+
+def expand_components(data: dict) -> None:
+    """`optimizer: adam` -> `{name: adam}` (and the default when absent), so that
+    `--set train.optimizer.lr=0.1` and search paths reach a component's arguments."""
+    train = data.setdefault("train", {}) if isinstance(data.get("train", {}), dict) else None
+    if train is None:
+        return
+    for key, default in COMPONENTS.items():
+        value = train.get(key, default)
+        if isinstance(value, str):
+            train[key] = {"name": value}
+
+
 def compose(path: FsPath, overrides: list[str] = ()) -> tuple[dict, Marks, list[Problem]]:
     """(document, marks, problems) of a recipe file with its bases, overrides and references."""
     data, marks = load_with_bases(FsPath(path))
+    expand_components(data)
     problems = apply_overrides(data, marks, list(overrides))
     data, more = interpolate(data)
     return data, marks, problems + more

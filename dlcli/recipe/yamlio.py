@@ -8,22 +8,49 @@ from __future__ import annotations
 from pathlib import Path as FsPath
 from typing import Any
 
+import re
+
 import yaml
 
 from dlcli.errors import Path, Problem, RecipeError
 
 Marks = dict  # key path -> "file:line:col"
 
+# YAML 1.1 reads 1e-3 as a string; accept the exponent forms everyone writes (YAML 1.2 style).
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+# `${a.b}` is not valid in a flow mapping ({out: ${vars.width}}): it is swapped for the
+# same-length `$(a.b)` before parsing, so marks keep their columns, and swapped back in values.
+_REF = re.compile(r"\$\{([A-Za-z0-9_.\-]*)\}")
+_PLACEHOLDER = re.compile(r"\$\(([A-Za-z0-9_.\-]*)\)")
+
 
 class _Loader(yaml.SafeLoader):
     pass
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _restore(value: Any, refs: set) -> Any:
+    if isinstance(value, str) and "$(" in value:
+        return _PLACEHOLDER.sub(lambda m: "${" + m.group(1) + "}" if m.group(1) in refs else m.group(0), value)
+    return value
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load with the float rule above (for --set values)."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def _where(source: str, node: yaml.Node) -> str:
     return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
-def _walk(node: yaml.Node, loader: _Loader, source: str, path: Path, marks: Marks) -> Any:
+def _walk(node: yaml.Node, loader: _Loader, source: str, path: Path, marks: Marks, refs: set) -> Any:
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
@@ -31,15 +58,15 @@ def _walk(node: yaml.Node, loader: _Loader, source: str, path: Path, marks: Mark
             if isinstance(key, list) or isinstance(key, dict):
                 raise yaml.constructor.ConstructorError(None, None, "a key must be a plain value", key_node.start_mark)
             marks[path + (key,)] = _where(source, key_node)
-            out[key] = _walk(value_node, loader, source, path + (key,), marks)
+            out[key] = _walk(value_node, loader, source, path + (key,), marks, refs)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             marks[path + (i,)] = _where(source, item)
-            items.append(_walk(item, loader, source, path + (i,), marks))
+            items.append(_walk(item, loader, source, path + (i,), marks, refs))
         return items
-    return loader.construct_object(node, deep=True)
+    return _restore(loader.construct_object(node, deep=True), refs)
 
 
 def _yaml_problem(err: yaml.YAMLError, source: str) -> Problem:
@@ -53,11 +80,12 @@ def _yaml_problem(err: yaml.YAMLError, source: str) -> Problem:
 
 def parse(text: str, source: str) -> tuple[Any, Marks]:
     """(data, marks) of one YAML document; a RecipeError locating the fault when malformed."""
-    loader = _Loader(text)
+    refs = set(_REF.findall(text))
+    loader = _Loader(_REF.sub(lambda m: "$(" + m.group(1) + ")", text))
     marks: Marks = {}
     try:
         node = loader.get_single_node()
-        data = _walk(node, loader, source, (), marks) if node is not None else None
+        data = _walk(node, loader, source, (), marks, refs) if node is not None else None
     except yaml.YAMLError as e:
         raise RecipeError([_yaml_problem(e, source)], source) from None
     finally:
