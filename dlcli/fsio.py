@@ -34,3 +34,25 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+class BackgroundWriter:
+    """Atomic writes on one worker thread, in order, so training never waits on the disk.
+
+    Callers hand over finished bytes (a consistent snapshot); `flush` waits for every write and
+    re-raises the first error, and must run before anything reads the files back.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlcli-writer")
+        self._pending: list = []
+
+    def write(self, path: Path, data: str | bytes) -> None:
+        self._pending.append(self._pool.submit(write_atomic, path, data))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()

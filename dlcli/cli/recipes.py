@@ -36,10 +36,16 @@ def find(name: str) -> Path:
 
 
 def description(path: Path) -> str:
-    import yaml
+    """The first line of a recipe's description (read with the recipe loader, so `${...}` anywhere is fine)."""
+    from dlcli.errors import RecipeError
+    from dlcli.recipe.yamlio import read
 
-    data = yaml.safe_load(path.read_text()) or {}
-    return str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+    try:
+        data, _ = read(path)
+    except RecipeError:
+        return "(malformed YAML; see dlcli validate)"
+    text = str(data.get("description") or "").strip() if isinstance(data, dict) else ""
+    return text.splitlines()[0] if text else ""
 
 
 @app.command("ls", epilog="Example: dlcli recipes ls --json")
@@ -80,5 +86,7 @@ def cp(name: Annotated[str, typer.Argument(help="A shipped recipe name.")],
     target = dest / src.name if dest.is_dir() else dest
     if target.exists():
         raise UsageError(f"{target} exists; not overwriting it")
+    if not target.parent.is_dir():
+        raise UsageError(f"no folder {target.parent} to copy {name} into")
     shutil.copyfile(src, target)
     console().print(f"copied {name} to {target}")

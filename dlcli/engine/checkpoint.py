@@ -22,18 +22,31 @@ def state_path(run: Path, tag: str) -> Path:
     return Path(run) / "checkpoints" / f"{tag}.state.pt"
 
 
-def save(run: Path, tag: str, model: Any, state: dict | None = None) -> str:
-    """Write `tag`'s weights (and state); return the sha256 of the weights file."""
-    import torch
+def weights_blob(model: Any, epoch: int | str = "") -> bytes:
+    """The model's weights as safetensors bytes (a snapshot: later steps do not change it)."""
     from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = save(tensors, metadata={"epoch": str((state or {}).get("epoch", ""))})
+    return save(tensors, metadata={"epoch": str(epoch)})
+
+
+def state_blob(state: dict) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def save(run: Path, tags: tuple[str, ...], model: Any, state: dict | None = None, writer: Any = None) -> str:
+    """Write the weights under each tag, and the training state beside the first; return the
+    sha256 of the weights. With a BackgroundWriter the disk work happens off the training thread."""
+    blob = weights_blob(model, (state or {}).get("epoch", ""))
+    write = writer.write if writer is not None else write_atomic
     if state is not None:
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        write_atomic(state_path(run, tag), buf.getvalue())
-    write_atomic(weights_path(run, tag), blob)
+        write(state_path(run, tags[0]), state_blob(state))
+    for tag in tags:
+        write(weights_path(run, tag), blob)
     return hashlib.sha256(blob).hexdigest()
 
 

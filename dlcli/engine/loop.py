@@ -23,13 +23,14 @@ class LoopState:
     stop_reason: str = "completed"
 
 
-def check_finite(losses: Any, epoch: int) -> None:
+def check_finite(losses: Any, epoch: int, first_step: int) -> None:
+    """Raise Diverged naming the first non-finite loss; `losses` are steps first_step, first_step + 1, ..."""
     import torch
 
     bad = ~torch.isfinite(losses)
     if bad.any():
         i = int(bad.nonzero()[0, 0])
-        raise Diverged(f"the loss became {losses[i].item()} at epoch {epoch}, step {i + 1}")
+        raise Diverged(f"the loss became {losses[i].item()} at epoch {epoch}, step {first_step + i}")
 
 
 def lr_of(s: Session) -> float:
@@ -61,7 +62,7 @@ def fit(s: Session, state: LoopState, on_step: Callable[[int, int, float], None]
         s.net.train()
         started = time.perf_counter()
         perm = torch.randperm(n, generator=s.gen, device=s.device)
-        losses = torch.zeros(steps, device=s.device)
+        losses, checked = torch.zeros(steps, device=s.device), 0
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             xb, yb = x[idx], y[idx]  # (B, ...) gathered on the device
@@ -69,7 +70,8 @@ def fit(s: Session, state: LoopState, on_step: Callable[[int, int, float], None]
                 xb, yb = s.augment(xb, yb, s.gen)
             losses[i] = s.task.train_step(s.net, xb, yb, s.loss_fn, s.stepper)
             if (i + 1) % every == 0 or i + 1 == steps:
-                check_finite(losses[: i + 1], epoch)
+                check_finite(losses[checked:i + 1], epoch, checked + 1)
+                checked = i + 1
                 on_step(i + 1, steps, losses[i].item())
         state.step += steps
         seconds = time.perf_counter() - started

@@ -15,7 +15,7 @@ from dlcli.engine import checkpoint
 from dlcli.engine.loop import Diverged, LoopState, fit
 from dlcli.engine.setup import Session, build_session
 from dlcli.errors import RunFailed
-from dlcli.fsio import write_atomic, write_json
+from dlcli.fsio import BackgroundWriter, write_atomic, write_json
 from dlcli.recipe.check import load_recipe
 from dlcli.recipe.yamlio import dump
 from dlcli.repro import rundir
@@ -76,8 +76,8 @@ def improved(value: float, state: LoopState, monitor: str, min_delta: float) -> 
 class EpochEnd:
     """What happens after each epoch: best/last checkpoints, metrics.jsonl, early stopping."""
 
-    def __init__(self, run: Path, s: Session, reporter: Any):
-        self.run, self.s, self.reporter = run, s, reporter
+    def __init__(self, run: Path, s: Session, reporter: Any, writer: BackgroundWriter):
+        self.run, self.s, self.reporter, self.writer = run, s, reporter, writer
         es = s.resolved.recipe.train.early_stopping
         self.patience, self.min_delta = (es.patience, es.min_delta) if es else (None, 0.0)
         self.monitor = s.monitor
@@ -87,13 +87,13 @@ class EpochEnd:
         better = improved(value, state, self.monitor, self.min_delta)
         if better:
             state.best, state.best_epoch, state.stale = value, record["epoch"], 0
-            checkpoint.save(self.run, "best", self.s.model)
         else:
             state.stale += 1
         stop = self.patience is not None and state.stale >= self.patience
         if stop:
             state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
-        checkpoint.save(self.run, "last", self.s.model, self.training_state(state))
+        tags = ("last", "best") if better else ("last",)
+        checkpoint.save(self.run, tags, self.s.model, self.training_state(state), self.writer)
         rundir.append_metrics(self.run, record)
         self.reporter.epoch(record, better)
         return stop
@@ -121,8 +121,9 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
     started = time.perf_counter()
     reporter.started(run, s.resolved.recipe.train.epochs, state.epoch, str(s.device), count_params(s.net))
     on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
+    writer = BackgroundWriter()
     try:
-        state = fit(s, state, on_step, EpochEnd(run, s, reporter))
+        state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer))
     except Diverged as e:
         kept = "the best checkpoint is kept" if state.best_epoch else "no checkpoint was written"
         update_record(run, status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
@@ -131,6 +132,7 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
         update_record(run, status="interrupted", epochs_completed=state.epoch)
         raise
     finally:
+        writer.flush()  # every checkpoint of a finished epoch is on disk, whatever happened
         reporter.close()
     return finish(run, s, state, time.perf_counter() - started)
 

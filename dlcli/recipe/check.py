@@ -121,7 +121,9 @@ def check_metrics(doc: dict, task: str, loss: Any, problems: list[Problem]) -> N
             problems.append(Problem(("train", "metrics", i), e.message, e.suggestion))
         elif metrics.get(name).task != task:
             problems.append(Problem(("train", "metrics", i), f"'{name}' is a {metrics.get(name).task} metric, the task is {task}"))
-    valid = ["train.loss", "val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
+    valid = ["train.loss"]
+    if _val_fraction(doc) > 0:
+        valid += ["val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
     for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor"), ("search", "objective", "metric")):
         try:
             monitor = lookup(doc, path)
@@ -132,6 +134,13 @@ def check_metrics(doc: dict, task: str, loss: Any, problems: list[Problem]) -> N
             e = UnknownName("metric", str(monitor), valid)
             problems.append(Problem(path, f"{e.message.split(';')[0]}: logged metrics are {', '.join(valid)}",
                                     (near or [e.suggestion])[0]))
+
+
+def _val_fraction(doc: dict) -> float:
+    try:
+        return float(lookup(doc, ("data", "split", "val")))
+    except (KeyError, TypeError, ValueError):
+        return 0.1  # the schema's default
 
 
 def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:

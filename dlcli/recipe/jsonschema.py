@@ -11,11 +11,21 @@ def _layer_item_schema() -> dict:
     alternatives: list[dict[str, Any]] = [{"enum": layers.names()}]
     for name in layers.names():
         layer = layers.get(name)
-        args = layer.Args.model_json_schema()
-        value = {"anyOf": [args, {"type": "null"}]} if layer.main is None else {"anyOf": [args, {}]}
+        args = _interpolable(layer.Args.model_json_schema())
+        # a main argument is a scalar or a list (never a mapping), so a mapping is always checked as Args
+        value = {"anyOf": [args, {"type": "null"}]} if layer.main is None else {"anyOf": [args, {"not": {"type": "object"}}]}
         alternatives.append({"type": "object", "properties": {name: {**value, "description": layers.docs()[name]}},
                              "required": [name], "additionalProperties": False})
     return {"anyOf": alternatives}
+
+
+INTERPOLATION = {"type": "string", "pattern": r"^\$\{[^}]+\}$", "description": "${vars.NAME} or ${other.path}"}
+
+
+def _interpolable(args: dict) -> dict:
+    """Each argument may also be written as an interpolation, e.g. `out: ${vars.width}`."""
+    props = {k: {"anyOf": [v, INTERPOLATION]} for k, v in args.get("properties", {}).items()}
+    return {**args, "properties": props} if props else args
 
 
 def _named(registry: Any) -> dict:
@@ -32,6 +42,7 @@ def recipe_schema() -> dict:
 
     schema = Recipe.model_json_schema()
     schema["title"] = "dlcli recipe"
+    schema["required"] = [k for k in schema.get("required", []) if k != "name"]  # name defaults to the file stem
     props, defs = schema["properties"], schema["$defs"]
     props["model"] = {"description": "a list of layers, {layers: [...], init: ...} or {architecture: {args}}",
                       "anyOf": [{"type": "array", "items": _layer_item_schema()}, {"type": "object"}]}

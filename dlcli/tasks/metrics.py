@@ -70,7 +70,7 @@ def confusion(out, y):
 
 @metrics.register("macro_f1")
 class MacroF1(Metric):
-    """F1 score averaged over classes with equal weight (classes absent from both count 0)."""
+    """F1 score averaged over classes with equal weight (classes in neither targets nor predictions are left out)."""
 
     def __call__(self, out, y):
         cm = confusion(out, y).double()

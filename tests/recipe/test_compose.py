@@ -156,3 +156,11 @@ def test_set_reaches_arguments_of_a_bare_or_default_component(write):
 def test_exponent_floats_without_a_dot_are_numbers(write):
     r = load_recipe(write("r.yaml", TINY.replace("epochs: 2", "epochs: 2\n  optimizer: {name: sgd, lr: 1e-2}")), ["train.l2=5e-4"])
     assert r.doc["train"]["optimizer"]["lr"] == 0.01 and r.recipe.train.l2 == 5e-4
+
+
+def test_val_monitor_needs_a_val_split(write):
+    text = TINY.replace("source: iris", "source: iris\n  split: {train: 0.8, val: 0, test: 0.2}").replace(
+        "epochs: 2", "epochs: 2\n  early_stopping: {monitor: val.accuracy}")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(write("r.yaml", text))
+    assert "logged metrics are train.loss" in str(e.value)

@@ -1,0 +1,33 @@
+"""Every shipped recipe validates and trains for one epoch from the command line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import RECIPES
+
+
+def test_recipes_are_shipped():
+    names = {p.stem for p in RECIPES}
+    assert {"digits-mlp", "digits-cnn", "digits-resnet", "iris-mlp", "moons-mlp", "wine-logistic",
+            "breast-cancer-svm", "diabetes-regression"} <= names
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_validates(cli, recipe):
+    r = cli("validate", recipe, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["valid"] is True
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_trains_one_epoch(cli, recipe, tmp_path):
+    r = cli("train", recipe, "--set", "train.epochs=1", "--runs-dir", tmp_path, "--json")
+    assert r.code == 0, r.err
+    record = json.loads(r.out)
+    assert record["status"] == "completed" and record["epochs_completed"] == 1
+    test = record["metrics"]["test"]
+    assert test["loss"] == test["loss"]  # not NaN
+    key = "accuracy" if record["task"] == "classification" else "r2"
+    assert key in test
