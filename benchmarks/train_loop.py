@@ -49,16 +49,17 @@ def time_dlcli(recipe: Path, epochs: int) -> tuple[float, float]:
     return seconds, json.loads(last)["train.loss"]
 
 
-def hand_loop(recipe: Path, epochs: int) -> tuple[float, float]:
+def hand_loop(recipe: Path, epochs: int, resumable: bool = False) -> tuple[float, float]:
     """What an engineer would write by hand: the loop, one val pass per epoch, the best weights
-    saved, the test split scored at the end."""
+    saved, the test split scored at the end; `resumable` also saves model + optimizer + schedule
+    every epoch, the work dlcli does so that any run can be resumed."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        loss = _hand_loop(recipe, epochs, Path(out) / "best.pt")
+        loss = _hand_loop(recipe, epochs, Path(out), resumable)
         return time.perf_counter() - start, loss
 
 
-def _hand_loop(recipe: Path, epochs: int, best_path: Path) -> float:
+def _hand_loop(recipe: Path, epochs: int, out: Path, resumable: bool) -> float:
     resolved = load_recipe(recipe, overrides(epochs))
     s = build_session(resolved)  # the same seeded model, device tensors, optimizer and schedule
     net, opt, sched, gen = s.net, s.optimizer, s.scheduler, s.gen
@@ -89,8 +90,11 @@ def _hand_loop(recipe: Path, epochs: int, best_path: Path) -> float:
             accuracy = (net(xv).argmax(1) == yv).float().mean().item()
         if accuracy > best:
             best = accuracy
-            torch.save(net.state_dict(), best_path)
-    net.load_state_dict(torch.load(best_path, weights_only=True))
+            torch.save(net.state_dict(), out / "best.pt")
+        if resumable:
+            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
+                        "rng": torch.get_rng_state(), "generator": gen.get_state()}, out / "last.pt")
+    net.load_state_dict(torch.load(out / "best.pt", weights_only=True))
     with torch.no_grad():
         (net(s.data.x["test"]).argmax(1) == s.data.y["test"]).float().mean().item()
     return (total / steps).item()
@@ -110,15 +114,17 @@ def main() -> None:
     for name in RECIPES:
         recipe = ROOT / "recipes" / f"{name}.yaml"
         time_dlcli(recipe, 1), hand_loop(recipe, 1)  # warm-up: imports, allocator, sklearn caches
-        ours, theirs = [], []
+        ours, bare, resumable = [], [], []
         for _ in range(a.repeats):
             ours.append(time_dlcli(recipe, a.epochs))
-            theirs.append(hand_loop(recipe, a.epochs))
-        t_ours, t_hand = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in theirs)
-        rows.append((name, t_ours, t_hand, t_ours / t_hand, ours[0][1], theirs[0][1]))
-    table = ["| recipe | dlcli train (s) | hand loop (s) | ratio | final loss dlcli | final loss hand |",
-             "|---|---|---|---|---|---|"]
-    table += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f}x | {r[4]:.6f} | {r[5]:.6f} |" for r in rows]
+            bare.append(hand_loop(recipe, a.epochs))
+            resumable.append(hand_loop(recipe, a.epochs, resumable=True))
+        t_ours, t_bare, t_res = (statistics.median(t for t, _ in runs) for runs in (ours, bare, resumable))
+        rows.append((name, t_ours, t_bare, t_ours / t_bare, t_res, t_ours / t_res, ours[0][1], bare[0][1]))
+    table = ["| recipe | dlcli train (s) | hand loop (s) | ratio | hand + resumable checkpoint (s) | ratio "
+             "| final loss dlcli | final loss hand |", "|---|---|---|---|---|---|---|---|"]
+    table += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f}x | {r[4]:.3f} | {r[5]:.3f}x | {r[6]:.6f} | {r[7]:.6f} |"
+              for r in rows]
     text = "\n".join(table)
     print(text)
     print(f"machine: {machine()}; {a.epochs} epochs, median of {a.repeats}")

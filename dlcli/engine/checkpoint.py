@@ -1,15 +1,15 @@
 """Checkpoints: safetensors weights plus a training-state file, both written atomically.
 
-Weights never go through pickle; the state (optimizer, schedule, RNG, counters) is loaded with
-torch.load(weights_only=True), which refuses arbitrary objects.
+Nothing goes through pickle: weights are safetensors, and so is the state (optimizer, schedule,
+RNG, counters), with its non-tensor parts as JSON (see statefile.py).
 """
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
+from dlcli.engine import statefile
 from dlcli.errors import UsageError
 from dlcli.fsio import write_atomic
 
@@ -19,7 +19,7 @@ def weights_path(run: Path, tag: str) -> Path:
 
 
 def state_path(run: Path, tag: str) -> Path:
-    return Path(run) / "checkpoints" / f"{tag}.state.pt"
+    return Path(run) / "checkpoints" / f"{tag}.state.safetensors"
 
 
 def weights_blob(model: Any, epoch: int | str = "") -> bytes:
@@ -30,24 +30,15 @@ def weights_blob(model: Any, epoch: int | str = "") -> bytes:
     return save(tensors, metadata={"epoch": str(epoch)})
 
 
-def state_blob(state: dict) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
-
-
-def save(run: Path, tags: tuple[str, ...], model: Any, state: dict | None = None, writer: Any = None) -> str:
-    """Write the weights under each tag, and the training state beside the first; return the
-    sha256 of the weights. With a BackgroundWriter the disk work happens off the training thread."""
+def save(run: Path, tags: tuple[str, ...], model: Any, state: dict | None = None, writer: Any = None) -> None:
+    """Write the weights under each tag, and the training state beside the first. With a
+    BackgroundWriter the disk work happens off the training thread."""
     blob = weights_blob(model, (state or {}).get("epoch", ""))
     write = writer.write if writer is not None else write_atomic
     if state is not None:
-        write(state_path(run, tags[0]), state_blob(state))
+        write(state_path(run, tags[0]), statefile.pack(state))
     for tag in tags:
         write(weights_path(run, tag), blob)
-    return hashlib.sha256(blob).hexdigest()
 
 
 def load_weights(run: Path, tag: str, model: Any) -> None:
@@ -65,12 +56,15 @@ def load_weights(run: Path, tag: str, model: Any) -> None:
 
 
 def load_state(run: Path, tag: str) -> dict:
-    import torch
+    from safetensors import SafetensorError
 
     path = state_path(run, tag)
     if not path.is_file():
         raise UsageError(f"{run} has no {tag} training state ({path} is missing): it cannot be resumed")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return statefile.unpack(path)
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise UsageError(f"cannot read {path}: {e}") from None
 
 
 def file_sha256(path: Path) -> str:

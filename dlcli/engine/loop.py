@@ -48,18 +48,19 @@ def step_schedule(s: Session, record: dict) -> None:
         s.scheduler.step()
 
 
-def fit(s: Session, state: LoopState, on_step: Callable[[int, int, float], None],
+def fit(s: Session, state: LoopState, on_step: Optional[Callable[[int, int, float], None]],
         on_epoch: Callable[[dict, LoopState], bool]) -> LoopState:
-    """Train from state.epoch + 1 to the recipe's epochs; on_epoch returns True to stop early."""
+    """Train from state.epoch + 1 to the recipe's epochs; on_epoch returns True to stop early.
+    on_step (progress display), when given, gets (steps done, steps, latest loss)."""
     import torch
 
-    x, y = s.data.x["train"], s.data.y["train"]
+    net, x, y = s.net, s.data.x["train"], s.data.y["train"]
     n, bs, steps = len(x), s.batch_size, steps_per_epoch(s)
-    # a host sync per step is free on the CPU but stalls a GPU: check and report less often there
-    every = 1 if s.device.type == "cpu" else 50
+    # each check is a host sync: every step would stall a GPU, and the buffer names the step anyway
+    every = max(1, min(25, steps // 20)) if on_step is not None and s.device.type == "cpu" else 100
     has_val = s.data.size("val") > 0
     for epoch in range(state.epoch + 1, s.resolved.recipe.train.epochs + 1):
-        s.net.train()
+        net.train()
         started = time.perf_counter()
         perm = torch.randperm(n, generator=s.gen, device=s.device)
         losses, checked = torch.zeros(steps, device=s.device), 0
@@ -68,11 +69,12 @@ def fit(s: Session, state: LoopState, on_step: Callable[[int, int, float], None]
             xb, yb = x[idx], y[idx]  # (B, ...) gathered on the device
             if s.augment is not None:
                 xb, yb = s.augment(xb, yb, s.gen)
-            losses[i] = s.task.train_step(s.net, xb, yb, s.loss_fn, s.stepper)
+            losses[i] = s.task.train_step(net, xb, yb, s.loss_fn, s.stepper)
             if (i + 1) % every == 0 or i + 1 == steps:
                 check_finite(losses[checked:i + 1], epoch, checked + 1)
                 checked = i + 1
-                on_step(i + 1, steps, losses[i].item())
+                if on_step is not None:
+                    on_step(i + 1, steps, losses[i].item())
         state.step += steps
         seconds = time.perf_counter() - started
         record = {"epoch": epoch, "train.loss": losses.mean().item(), "lr": lr_of(s),

@@ -120,7 +120,9 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
 
     started = time.perf_counter()
     reporter.started(run, s.resolved.recipe.train.epochs, state.epoch, str(s.device), count_params(s.net))
-    on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
+    on_step = None
+    if reporter.live:
+        on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
     writer = BackgroundWriter()
     try:
         state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer))
