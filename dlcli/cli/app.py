@@ -48,7 +48,6 @@ def main() -> None:
         err_console().print(f"[bold red]failed:[/] {escape(str(e))}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        err_console().print("interrupted")
         sys.exit(130)
     except Exception as e:  # an unexpected error is a failed run: one line, --debug for the rest
         if state["debug"]:

@@ -132,6 +132,7 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
         raise RunFailed(f"{e}; training stopped ({kept}) in {run}") from None
     except KeyboardInterrupt:
         update_record(run, status="interrupted", epochs_completed=state.epoch)
+        reporter.interrupted(run, state.epoch)
         raise
     finally:
         writer.flush()  # every checkpoint of a finished epoch is on disk, whatever happened

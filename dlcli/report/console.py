@@ -61,7 +61,9 @@ class TrainReporter:
 
     def started(self, run: Any, epochs: int, start_epoch: int, device: str, params: int) -> None:
         self.epochs = epochs
-        if not self.quiet:
+        if not self.quiet and start_epoch >= epochs:
+            self.con.print(f"{run} has trained all {epochs} epochs; raise train.epochs with --set to go on")
+        elif not self.quiet:
             verb = "resuming" if start_epoch else "training"
             self.con.print(f"{verb} {run} on {device}: {params:,} parameters, epochs {start_epoch + 1}..{epochs}")
         if self.live:
@@ -94,6 +96,11 @@ class TrainReporter:
                 self.task = None
         else:
             print(line, flush=True)
+
+    def interrupted(self, run: Any, epochs: int) -> None:
+        """Always said, on stderr (stdout may be a --json consumer)."""
+        self.close()
+        err_console().print(f"interrupted after {epochs} epochs; continue with: dlcli train --resume {run}", soft_wrap=True)
 
     def close(self) -> None:
         if self.progress is not None:

@@ -56,7 +56,7 @@ def test_resume_after_interrupt_gives_identical_weights(cli, write, tmp_path, mo
 
     monkeypatch.setattr(TrainReporter, "epoch", interrupt)
     r = cli("train", recipe, "--runs-dir", tmp_path / "cut", "--json")
-    assert r.code == 130
+    assert r.code == 130 and "dlcli train --resume" in r.err
     run = tmp_path / "cut" / "tiny" / "0001"
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(TrainReporter, "epoch", original)
@@ -153,3 +153,22 @@ def test_pipeline_takes_raw_inputs(cli, write, tmp_path):
     s.model.eval()
     with torch.no_grad():
         assert torch.allclose(s.model(raw), s.net(s.data.x["test"]), atol=1e-5)
+
+
+def test_sequence_models_train_from_npz(cli, write, tmp_path):
+    """(T, F) sequences from an npz: a bidirectional LSTM and a transformer encoder both train."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 12, 3)).astype(np.float32)
+    np.savez(tmp_path / "seq.npz", x=x, y=(x[:, :, 0].sum(1) > 0).astype(np.int64))
+    for model in ("[{lstm: {hidden: 8, bidirectional: true, return: all}}, {select: 1}, {linear: auto}]",
+                  "[{linear: 16}, positional, {transformer_encoder: {depth: 1, heads: 2}}, flatten, {linear: auto}]"):
+        recipe = write("seq.yaml", f"""
+            data: {{source: {{type: npz, path: seq.npz}}, normalize: none}}
+            model: {model}
+            train: {{epochs: 2, batch_size: 32}}
+        """)
+        r = cli("train", recipe, "--runs-dir", tmp_path / "runs", "--json")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["data"]["input_shape"] == [12, 3]
