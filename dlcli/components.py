@@ -18,3 +18,10 @@ def split_component(value) -> tuple[str, dict]:
         rest = dict(value)
         return rest.pop("name"), rest
     raise ValueError("expected a name or a mapping with a `name` key")
+
+
+def split_source(value) -> tuple[str, dict]:
+    """`digits` or `{type: csv, path: ...}` (data.source) -> ("csv", {"path": ...})."""
+    if isinstance(value, dict) and "type" in value:
+        value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
+    return split_component(value)

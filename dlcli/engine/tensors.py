@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from dlcli.components import split_component
+from dlcli.components import split_source
 
 SPLITS = ("train", "val", "test")
 
@@ -33,10 +33,7 @@ class RunData:
 def load_dataset(resolved: Any) -> Any:
     from dlcli.data import sources
 
-    value = resolved.doc["data"]["source"]
-    if isinstance(value, dict) and "type" in value:
-        value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
-    name, args = split_component(value)
+    name, args = split_source(resolved.doc["data"]["source"])
     source = sources.get(name)()
     return source.load(source.Args(**args), resolved.base, task=resolved.task)
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from dlcli.components import split_component
+from dlcli.components import split_component, split_source
 from dlcli.errors import Path, Problem, RecipeError
 from dlcli.recipe.compose import compose, lookup
 from dlcli.recipe.problems import from_validation_error
@@ -37,13 +37,15 @@ class Resolved:
         return self.path.parent
 
 
-def check_component(registry: Registry, value: Any, path: Path, problems: list[Problem]) -> tuple[Any, Any]:
+def check_component(registry: Registry, value: Any, path: Path, problems: list[Problem],
+                    split: Any = split_component) -> tuple[Any, Any]:
     """(entry, parsed args) of `name` or `{name: ..., args}`; (None, None) after a problem."""
     try:
-        name, args = split_component(value)
+        name, args = split(value)
         entry = registry.get(name)()
     except UnknownName as e:
-        problems.append(Problem(path + (("name",) if isinstance(value, dict) else ()), e.message, e.suggestion))
+        key = [k for k in ("name", "type") if isinstance(value, dict) and k in value][:1]
+        problems.append(Problem(path + tuple(key), e.message, e.suggestion))
         return None, None
     except ValueError as e:
         problems.append(Problem(path, str(e)))
@@ -63,10 +65,8 @@ def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any,
     value = (doc.get("data") or {}).get("source") if isinstance(doc.get("data"), dict) else None
     if value is None:
         return None, None, None
-    if isinstance(value, dict) and "type" in value:
-        value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
     path = ("data", "source")
-    source, args = check_component(sources, value, path, problems)
+    source, args = check_component(sources, value, path, problems, split_source)
     if args is None:
         return None, None, None
     try:

@@ -122,3 +122,13 @@ def test_all_errors_in_one_run(cli, write):
 def test_missing_recipe_file(cli, tmp_path):
     err = bad(cli, tmp_path / "none.yaml")
     assert "recipe not found" in err
+
+
+def test_unknown_dataset_type(cli, write):
+    err = bad(cli, write("r.yaml", TINY.replace("source: iris", "source: {type: mons, size: 100}")))
+    assert "data.source.type" in err and "unknown dataset 'mons'" in err and "did you mean 'moons'" in err
+
+
+def test_unknown_optimizer(cli, write):
+    err = bad(cli, write("r.yaml", TINY.replace("epochs: 2", "epochs: 2\n  optimizer: adamm")))
+    assert "train.optimizer.name" in err and "did you mean 'adam'" in err and "r.yaml:10" in err
