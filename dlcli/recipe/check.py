@@ -214,6 +214,21 @@ def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> A
     return plan
 
 
+def check_consistency(doc: dict, loss: Any, plan: Any, problems: list[Problem]) -> None:
+    """Rules that span sections: mixup needs soft-target losses; token ids must not be normalised."""
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    items = data.get("augment") if isinstance(data.get("augment"), list) else []
+    for i, item in enumerate(items):
+        name = item if isinstance(item, str) else next(iter(item), None) if isinstance(item, dict) else None
+        if name == "mixup" and loss is not None and not loss.soft_targets:
+            problems.append(Problem(("data", "augment", i), "mixup makes soft targets, which this loss cannot take; "
+                                    "use cross_entropy, nll or bce"))
+    first = plan.nodes[0].name if plan is not None and plan.nodes else None
+    if first == "embedding" and data.get("normalize", "standard") != "none":
+        problems.append(Problem(("data", "normalize"), "the model starts with an embedding of token ids, which "
+                                "normalisation would destroy: set data.normalize: none"))
+
+
 def resolve_paths(doc: dict, args: Any, base: FsPath) -> None:
     """Data file paths become absolute, so the run directory's recipe.yaml stands alone."""
     source = doc["data"]["source"]
@@ -238,6 +253,7 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
         check_metrics(doc, task, loss, problems)
     check_data_extras(doc, info, problems)
     plan = check_network(doc, info, loss, problems)
+    check_consistency(doc, loss, plan, problems)
     check_search(doc, recipe, problems)
     if problems:
         locate(problems, marks)

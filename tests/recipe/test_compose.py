@@ -164,3 +164,25 @@ def test_val_monitor_needs_a_val_split(write):
     with pytest.raises(RecipeError) as e:
         load_recipe(write("r.yaml", text))
     assert "logged metrics are train.loss" in str(e.value)
+
+
+def test_mixup_needs_a_soft_target_loss(write):
+    text = """
+    data: {source: digits, augment: [{mixup: 0.2}]}
+    model: [flatten, {linear: auto}]
+    train: {loss: hinge}
+    """
+    with pytest.raises(RecipeError) as e:
+        load_recipe(write("r.yaml", text))
+    assert "data.augment[0]" in str(e.value) and "soft targets" in str(e.value)
+    load_recipe(write("ok.yaml", text.replace("loss: hinge", "loss: cross_entropy")))
+
+
+def test_embedding_input_must_not_be_normalised(write, tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "tok.npz", x=np.arange(200).reshape(20, 10) % 7, y=np.arange(20) % 2)
+    text = "data: {source: {type: npz, path: tok.npz}}\nmodel: [{embedding: {vocab: 7, dim: 4}}, flatten, {linear: auto}]\n"
+    with pytest.raises(RecipeError) as e:
+        load_recipe(write("r.yaml", text))
+    assert "data.normalize" in str(e.value) and "normalize: none" in str(e.value)
