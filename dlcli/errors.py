@@ -29,7 +29,7 @@ class Problem:
     where: str | None = None  # "recipes/x.yaml:12:5" or "--set train.lr=0"
 
     def render(self) -> str:
-        hint = f" (did you mean '{self.suggestion}'?)" if self.suggestion and "did you mean" not in self.message else ""
+        hint = f"; did you mean '{self.suggestion}'?" if self.suggestion and "did you mean" not in self.message else ""
         where = f"{self.where}: " if self.where else ""
         return f"{where}{dotted(self.path)}: {self.message}{hint}"
 

@@ -152,7 +152,7 @@ def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:
         e = UnknownName("normalization", norm, normalizers.names())
         problems.append(Problem(("data", "normalize"), e.message, e.suggestion))
     items = data.get("augment") or []
-    if isinstance(items, list) and info is not None:
+    if isinstance(items, list):  # without data info, names and arguments are still checked
         for suffix, message, suggestion in augment.check(items, info):
             problems.append(Problem(("data", "augment") + tuple(suffix), message, suggestion))
 
@@ -192,21 +192,22 @@ def _exists(tree: Any, path: Path) -> bool:
         return False
 
 
-def locate(problems: list[Problem], marks: dict) -> None:
-    """Fill in each problem's file:line:col from the nearest marked ancestor of its key path."""
+def locate(problems: list[Problem], marks: dict, source: str) -> None:
+    """Fill in each problem's file:line:col from the nearest marked ancestor of its key path
+    (the recipe file itself for a key that is missing at the top)."""
     for p in problems:
         if p.where:
             continue
-        for n in range(len(p.path), 0, -1):
-            if p.path[:n] in marks:
-                p.where = marks[p.path[:n]]
-                break
+        p.where = next((marks[p.path[:n]] for n in range(len(p.path), 0, -1) if p.path[:n] in marks), source)
 
 
 def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> Any:
     from dlcli.nn.model import plan_model
 
-    if "model" not in doc or info is None:
+    if "model" not in doc:
+        return None
+    if info is None:  # the data could not be read: layer names and arguments are still checked
+        problems.extend(plan_model(doc["model"], None, None).ctx.problems)
         return None
     outputs = loss.outputs(info.outputs) if loss is not None and info.outputs else info.outputs
     plan = plan_model(doc["model"], tuple(info.input_shape), outputs)
@@ -236,6 +237,14 @@ def resolve_paths(doc: dict, args: Any, base: FsPath) -> None:
         source["path"] = str((base / source["path"]).resolve())
 
 
+def _position(p: Problem) -> tuple:
+    """Sort key: file order (file, line, column), then --set overrides."""
+    parts = (p.where or "").rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return (0, parts[0], int(parts[1]), int(parts[2]))
+    return (1, p.where or "", 0, 0)
+
+
 def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     """The checked recipe at `path`; a RecipeError listing every problem otherwise."""
     import dlcli.nn  # noqa: F401  (fills the layer registries)
@@ -256,7 +265,7 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     check_consistency(doc, loss, plan, problems)
     check_search(doc, recipe, problems)
     if problems:
-        locate(problems, marks)
-        raise RecipeError(problems, str(path))
+        locate(problems, marks, str(path))
+        raise RecipeError(sorted(problems, key=_position), str(path))
     resolve_paths(doc, args, path.parent)
     return Resolved(recipe, doc, path, info, plan, task, loss)

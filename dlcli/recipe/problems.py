@@ -58,7 +58,11 @@ def from_validation_error(err: ValidationError, prefix: Path = (), model: type[B
             continue
         expected = _EXPECTED.get(e["type"])
         got = e.get("input")
-        msg = f"expected {expected}, got {got!r}" if expected else e["msg"].removeprefix("Value error, ")
+        msg = e["msg"].removeprefix("Value error, ")
+        if expected:
+            msg = f"expected {expected}, got {got!r}"
+        elif msg.startswith("Input should be "):
+            msg = f"expected {msg.removeprefix('Input should be ')}, got {got!r}"
         if e["type"] == "missing":
             msg = "required key is missing"
         problems.append(Problem(path, msg))

@@ -132,3 +132,8 @@ def test_unknown_dataset_type(cli, write):
 def test_unknown_optimizer(cli, write):
     err = bad(cli, write("r.yaml", TINY.replace("epochs: 2", "epochs: 2\n  optimizer: adamm")))
     assert "train.optimizer.name" in err and "did you mean 'adam'" in err and "r.yaml:10" in err
+
+
+def test_missing_required_section_names_the_file(cli, write):
+    err = bad(cli, write("r.yaml", "data: {source: iris}\n"))
+    assert "r.yaml: model: required key is missing" in err
