@@ -1,6 +1,8 @@
 """dlcli show (resolved recipe + layer table) and dlcli schema (JSON Schema for editors)."""
 from __future__ import annotations
 
+import sys
+
 from dlcli.cli.options import Json, RecipeArg, Sets
 
 SHOW_EXAMPLE = "Example: dlcli show recipes/digits-cnn.yaml --set vars.width=64"
@@ -25,7 +27,10 @@ def show(recipe: RecipeArg, set_: Sets = None, json: Json = False) -> None:
         print_json({"recipe": r.doc, "layers": [{**row, "path": list(row["path"])} for row in rows], "parameters": total})
         return
     con = console()
-    con.print(Syntax(dump(r.doc), "yaml", background_color="default") if con.is_terminal else dump(r.doc))
+    if con.is_terminal:
+        con.print(Syntax(dump(r.doc), "yaml", background_color="default"))
+    else:  # piped: the YAML exactly, never re-wrapped to a console width
+        sys.stdout.write(dump(r.doc) + "\n")
     table = Table(title=f"{r.recipe.name}: input {tuple(r.info.input_shape)}")
     for col, justify in (("layer", "left"), ("output", "left"), ("params", "right")):
         table.add_column(col, justify=justify)
