@@ -22,7 +22,7 @@ def test_recipe_validates(cli, recipe):
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
-def test_recipe_trains_one_epoch(cli, recipe, tmp_path):
+def test_recipe_trains_one_epoch_and_exports_with_parity(cli, recipe, tmp_path):
     r = cli("train", recipe, "--set", "train.epochs=1", "--runs-dir", tmp_path, "--json")
     assert r.code == 0, r.err
     record = json.loads(r.out)
@@ -31,3 +31,7 @@ def test_recipe_trains_one_epoch(cli, recipe, tmp_path):
     assert test["loss"] == test["loss"]  # not NaN
     key = "accuracy" if record["task"] == "classification" else "r2"
     assert key in test
+    r = cli("export", record["run"], "--json")
+    assert r.code == 0, r.err
+    parity = json.loads(r.out)["parity"]
+    assert parity["passed"] and parity["batches"][0] == 1

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from dlcli.cli import evaluate, inspect, listing, recipes, train, validate
+from dlcli.cli import evaluate, export, inspect, listing, predict, recipes, train, validate
 
 app = typer.Typer(
     name="dlcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -24,6 +24,8 @@ app.command(epilog=validate.EXAMPLE)(validate.validate)
 app.command(epilog=inspect.SHOW_EXAMPLE)(inspect.show)
 app.command(epilog=train.EXAMPLE)(train.train)
 app.command("eval", epilog=evaluate.EXAMPLE)(evaluate.eval_run)
+app.command(epilog=export.EXAMPLE)(export.export)
+app.command(epilog=predict.EXAMPLE)(predict.predict)
 app.command(epilog=inspect.SCHEMA_EXAMPLE)(inspect.schema)
 app.command("ls", epilog=listing.EXAMPLE)(listing.ls)
 app.command(epilog=listing.DOCTOR_EXAMPLE)(listing.doctor)

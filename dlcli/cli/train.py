@@ -31,3 +31,7 @@ def train(
         return
     console().print(metrics_table(record["metrics"], title=f"best epoch {record['best_epoch']}"))
     console().print(f"run directory: {record['run']}  ({record['stop_reason']})")
+    if "export" in record:
+        from dlcli.cli.export import describe
+
+        describe(record["export"])

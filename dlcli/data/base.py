@@ -47,6 +47,12 @@ class DataInfo:
     classes: Optional[list[str]] = None  # classification: class names, index = label
     targets: Optional[int] = None  # regression: number of target columns
     feature_names: Optional[list[str]] = None
+    raw_shape: Optional[tuple] = None  # what users hand over when it differs: digits are 64 pixels
+
+    @property
+    def user_shape(self) -> tuple:
+        """The per-sample shape raw inputs come in (exported models take this and reshape)."""
+        return tuple(self.raw_shape or self.input_shape)
 
     @property
     def outputs(self) -> Optional[int]:

@@ -49,7 +49,8 @@ class _Embedded(Source):
             y = np.asarray(bunch.target, dtype=np.int64)
             names = None if self.known.layout == "image" else [str(f) for f in bunch.feature_names]
             info = DataInfo(x.shape[1:], "classification", self.known.layout,
-                            classes=[str(c) for c in bunch.target_names], feature_names=names)
+                            classes=[str(c) for c in bunch.target_names], feature_names=names,
+                            raw_shape=self.known.raw_shape)
         return Dataset(x, y, fixed_task(self.loader, info, task))
 
 
@@ -58,7 +59,7 @@ class Digits(_Embedded):
     """Handwritten digits, 1797 grayscale 8x8 images (raw 0..16), 10 classes (scikit-learn)."""
 
     loader = "digits"
-    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10))
+    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10), raw_shape=(64,))
 
 
 @sources.register("iris")

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 
 
-def make_pipeline(net: Any, shift: np.ndarray, scale: np.ndarray, y_shift: Any = None, y_scale: Any = None) -> Any:
+def make_pipeline(net: Any, shift: np.ndarray, scale: np.ndarray, y_shift: Any = None, y_scale: Any = None,
+                  input_shape: Any = None) -> Any:
+    """`input_shape` (per sample) is given when raw inputs come flat, like digits' 64 pixels."""
     import torch
     from torch import nn
 
     class Pipeline(nn.Module):
-        """raw x -> (x - shift) / scale -> net -> out * y_scale + y_shift (regression targets)."""
+        """raw x -> reshape -> (x - shift) / scale -> net -> out * y_scale + y_shift (regression)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -27,7 +29,9 @@ def make_pipeline(net: Any, shift: np.ndarray, scale: np.ndarray, y_shift: Any =
                 self.register_buffer("y_shift", torch.as_tensor(np.asarray(y_shift, np.float32)))
                 self.register_buffer("y_scale", torch.as_tensor(np.asarray(y_scale, np.float32)))
 
-        def forward(self, x):  # (B, *input_shape) raw
+        def forward(self, x):  # (B, *raw_shape)
+            if input_shape is not None:
+                x = x.reshape(-1, *input_shape)  # (B, *input_shape)
             if x.is_floating_point():
                 x = (x - self.shift) / self.scale
             out = self.net(x)

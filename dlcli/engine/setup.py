@@ -79,7 +79,10 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
     gen = seed_everything(r.seed, device)
     task = tasks.get(resolved.task)()
     data = prepare(resolved, device, task, indices)
-    model = make_pipeline(build_model(resolved.plan), data.shift, data.scale, data.y_shift, data.y_scale).to(device)
+    info = data.dataset.info
+    reshape = info.input_shape if info.user_shape != tuple(info.input_shape) else None
+    model = make_pipeline(build_model(resolved.plan), data.shift, data.scale, data.y_shift, data.y_scale,
+                          reshape).to(device)
     loss_entry, loss_args = component(t.loss or task.default_loss, losses)
     autocast = autocaster(device, autocast_dtype(device, t.precision))
     s = Session(resolved, device, task, data, model, loss_entry.make(loss_args),

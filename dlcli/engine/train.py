@@ -152,5 +152,12 @@ def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
 
 def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,
                  reporter: Any) -> dict:
+    """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`."""
     run, session, state = resume(resume_dir, overrides) if resume_dir else start(recipe, overrides, runs_root)
-    return train(run, session, state, reporter)
+    record = train(run, session, state, reporter)
+    spec = session.resolved.recipe.export
+    if spec is not None and spec.onnx is not None:
+        from dlcli.export.run_export import export_run
+
+        record = {**record, "export": export_run(run)}
+    return record

@@ -1,0 +1,84 @@
+"""dlcli predict: an exported model on raw inputs, through ONNX Runtime alone (no torch import)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlcli.cli.options import Json
+
+EXAMPLE = "Example: dlcli predict runs/digits-cnn/latest samples.csv --out predictions.csv"
+TABLE_CLASS_COLUMNS = 10  # up to this many classes the table shows every probability
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(metavar="MODEL", show_default=False,
+                                          help="A run directory (uses its model.onnx) or an .onnx file.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", show_default=False,
+                                               help="A .csv (header row), an .npz/.npy array, an image or a folder of images.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the predictions to FILE.csv or FILE.json and print a summary.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per ONNX Runtime call.")] = 256,
+    json: Json = False,
+) -> None:
+    """Predict with an exported model on raw inputs: labels and probabilities, or values (ONNX Runtime only)."""
+    from dlcli.export.predict import check_out, predict as run_predict, write_predictions
+    from dlcli.report.console import console, err_console, print_json
+
+    check_out(out)
+    doc = run_predict(model, input_path, batch_size)
+    if out is not None:
+        write_predictions(doc, out)
+        summary = {"model": doc["model"], "rows": doc["rows"], "out": str(out)}
+        print_json(summary) if json else console().print(f"wrote {doc['rows']} predictions to {out}", soft_wrap=True)
+        return
+    if json:
+        print_json(doc)
+        return
+    if doc.get("note"):
+        err_console().print(f"note: {doc['note']}", soft_wrap=True)  # stderr: piped stdout stays one line per sample
+    if console().is_terminal:
+        console().print(table(doc))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in plain_lines(doc)))
+
+
+def plain_lines(doc: dict) -> list[str]:
+    """Tab-separated, one line per sample: row (or file), label, probability (or score); or the values."""
+    lines = []
+    for p in doc["predictions"]:
+        key = p.get("row", p.get("file"))
+        if "values" in p:
+            lines.append("\t".join([str(key)] + [f"{v:.6g}" for v in p["values"]]))
+        else:
+            lines.append(f"{key}\t{p['label']}\t{p.get('probability', p.get('score')):.4f}")
+    return lines
+
+
+def table(doc: dict):
+    """A rich table: key, label, probability (or score) and, for a few classes, every class's."""
+    from rich.table import Table
+
+    preds = doc["predictions"]
+    key = "file" if "file" in preds[0] else "row"
+    t = Table(title=f"{doc['model']}: {doc['rows']} predictions")
+    t.add_column(key, justify="left" if key == "file" else "right")
+    if "values" in preds[0]:
+        return value_rows(t, preds, key)
+    one, many = ("probability", "probabilities") if "probability" in preds[0] else ("score", "scores")
+    classes = list(preds[0][many]) if len(preds[0][many]) <= TABLE_CLASS_COLUMNS else []
+    for name in ["label", one] + [f"p({c})" if one == "probability" else f"score({c})" for c in classes]:
+        t.add_column(name, justify="left" if name == "label" else "right")
+    for p in preds:
+        t.add_row(str(p[key]), p["label"], f"{p[one]:.4f}", *[f"{p[many][c]:.4f}" for c in classes])
+    return t
+
+
+def value_rows(t, preds: list[dict], key: str):
+    width = len(preds[0]["values"])
+    for j in range(width):
+        t.add_column("value" if width == 1 else f"value {j}", justify="right")
+    for p in preds:
+        t.add_row(str(p[key]), *[f"{v:.6g}" for v in p["values"]])
+    return t
