@@ -22,6 +22,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/dlcli train $(DEMO_RECIPE) --runs-dir runs
 	$(BIN)/dlcli eval runs/$$(basename $(DEMO_RECIPE) .yaml)/latest --split test
+	$(BIN)/dlcli export runs/$$(basename $(DEMO_RECIPE) .yaml)/latest
 
 test: install
 	$(BIN)/python -m pytest
