@@ -10,36 +10,49 @@ import typer
 from dlcli.cli.options import Json
 
 EXAMPLE = "Example: dlcli predict runs/digits-cnn/latest samples.csv --out predictions.csv"
-TABLE_CLASS_COLUMNS = 10  # up to this many classes the table shows every probability
+INPUT_HELP = "A .csv (header row), an .npz/.npy array, an image or a folder of images."
 
 
 def predict(
     model: Annotated[Path, typer.Argument(metavar="MODEL", show_default=False,
                                           help="A run directory (uses its model.onnx) or an .onnx file.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", show_default=False,
-                                               help="A .csv (header row), an .npz/.npy array, an image or a folder of images.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the predictions to FILE.csv or FILE.json and print a summary.")] = None,
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", show_default=False, help=INPUT_HELP)],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write FILE.csv or FILE.json and print a summary.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per ONNX Runtime call.")] = 256,
     json: Json = False,
 ) -> None:
     """Predict with an exported model on raw inputs: labels and probabilities, or values (ONNX Runtime only)."""
     from dlcli.export.predict import check_out, predict as run_predict, write_predictions
-    from dlcli.report.console import console, err_console, print_json
+    from dlcli.report.console import print_json
 
     check_out(out)
     doc = run_predict(model, input_path, batch_size)
     if out is not None:
         write_predictions(doc, out)
-        summary = {"model": doc["model"], "rows": doc["rows"], "out": str(out)}
-        print_json(summary) if json else console().print(f"wrote {doc['rows']} predictions to {out}", soft_wrap=True)
-        return
-    if json:
+        summarise(doc, out, json)
+    elif json:
         print_json(doc)
-        return
-    if doc.get("note"):
-        err_console().print(f"note: {doc['note']}", soft_wrap=True)  # stderr: piped stdout stays one line per sample
+    else:
+        show(doc)
+
+
+def summarise(doc: dict, out: Path, json: bool) -> None:
+    from dlcli.report.console import console, print_json
+
+    if json:
+        print_json({"model": doc["model"], "rows": doc["rows"], "out": str(out)})
+    else:
+        console().print(f"wrote {doc['rows']} predictions to {out}", soft_wrap=True, markup=False)
+
+
+def show(doc: dict) -> None:
+    """A table on a terminal; plain tab-separated lines when piped, for cut, awk and friends."""
+    from dlcli.report.console import console, err_console
+
+    if doc.get("note"):  # on stderr: piped stdout stays exactly one line per sample
+        err_console().print(f"note: {doc['note']}", soft_wrap=True, markup=False)
     if console().is_terminal:
-        console().print(table(doc))
+        console().print(table(doc, console().width))
     else:
         sys.stdout.write("".join(line + "\n" for line in plain_lines(doc)))
 
@@ -56,8 +69,8 @@ def plain_lines(doc: dict) -> list[str]:
     return lines
 
 
-def table(doc: dict):
-    """A rich table: key, label, probability (or score) and, for a few classes, every class's."""
+def table(doc: dict, width: int = 80):
+    """A rich table: key, label, probability (or score) and every class's, when they fit the width."""
     from rich.table import Table
 
     preds = doc["predictions"]
@@ -67,7 +80,8 @@ def table(doc: dict):
     if "values" in preds[0]:
         return value_rows(t, preds, key)
     one, many = ("probability", "probabilities") if "probability" in preds[0] else ("score", "scores")
-    classes = list(preds[0][many]) if len(preds[0][many]) <= TABLE_CLASS_COLUMNS else []
+    names = list(preds[0][many])
+    classes = names if 40 + sum(max(len(c) + 3, 6) + 3 for c in names) <= width else []  # else JSON or --out
     for name in ["label", one] + [f"p({c})" if one == "probability" else f"score({c})" for c in classes]:
         t.add_column(name, justify="left" if name == "label" else "right")
     for p in preds:

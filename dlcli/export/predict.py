@@ -157,9 +157,9 @@ def classify(card: ModelCard, scores: np.ndarray, s: Samples) -> list[dict]:
     if len(classes) != table.shape[1]:
         raise UsageError(f"the model's metadata names {len(classes)} classes but its output has {table.shape[1]} "
                          "scores per sample; export it again with `dlcli export`")
-    which, (one, many) = table.argmax(axis=1), (("probability", "probabilities") if probs is not None else ("score", "scores"))
+    one, many = ("probability", "probabilities") if probs is not None else ("score", "scores")
     return [{s.key: k, "label": classes[c], one: float(row[c]), many: dict(zip(classes, map(float, row)))}
-            for k, c, row in zip(s.keys, which, table)]
+            for k, c, row in zip(s.keys, table.argmax(axis=1), table)]
 
 
 def interpret(card: Optional[ModelCard], scores: np.ndarray, s: Samples) -> list[dict]:

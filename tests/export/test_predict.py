@@ -326,7 +326,7 @@ def test_terminal_table_shows_label_probability_and_classes(cli, iris_run, tmp_p
     names, x, _ = iris_table()
     doc = predict(iris_run, write_csv(tmp_path / "few.csv", names, x[:3].tolist()))
     con = Console(record=True, width=160, file=io.StringIO())
-    con.print(table(doc))
+    con.print(table(doc, 160))
     text = " ".join(con.export_text().split())
     assert "3 predictions" in text and "p(setosa)" in text and "probability" in text
     assert f"{doc['predictions'][0]['probability']:.4f}" in text
@@ -385,10 +385,12 @@ def test_run_without_model_says_to_export(cli, digits_run, digits_csv, tmp_path)
 @pytest.mark.parametrize("what", ["model", "input", "suffix", "out"])
 def test_missing_files_and_bad_names_exit_2(cli, digits_run, digits_csv, tmp_path, what):
     args = {"model": (tmp_path / "nope.onnx", digits_csv), "input": (digits_run, tmp_path / "nope.csv"),
-            "suffix": (digits_run, (tmp_path / "x.parquet")), "out": (digits_run, digits_csv, "--out", tmp_path / "p.txt")}[what]
+            "suffix": (digits_run, tmp_path / "x.parquet"),
+            "out": (digits_run, digits_csv, "--out", tmp_path / "p.txt")}[what]
     (tmp_path / "x.parquet").write_text("")
     r = cli("predict", *args)
-    expected = {"model": "model not found", "input": "input not found", "suffix": "cannot read", "out": "must end in .csv or .json"}
+    expected = {"model": "model not found", "input": "input not found", "suffix": "cannot read",
+                "out": "must end in .csv or .json"}
     assert r.code == 2 and expected[what] in " ".join(r.err.split()) and "Traceback" not in r.err
 
 
