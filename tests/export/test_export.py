@@ -136,3 +136,10 @@ def test_digits_export_takes_raw_flat_pixels(cli, write, tmp_path):
     digits = load_digits()
     logits = session.run(None, {session.get_inputs()[0].name: digits.data[:300].astype(np.float32)})[0]
     assert (logits.argmax(1) == digits.target[:300]).mean() > 0.8
+
+
+def test_no_check_skips_the_gate(cli, trained, tmp_path):
+    r = cli("export", trained, "--no-check", "--out", tmp_path / "m.onnx", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert "parity" not in report and (tmp_path / "m.onnx").is_file()
