@@ -29,6 +29,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/train_loop.py
+	$(BIN)/python benchmarks/inference.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -10,7 +10,7 @@ each reports the median and p90 latency of one call, and the median of those is 
 Each worker also measures the CPU other processes used while it timed (from /proc/stat); a worker
 disturbed by more than --max-foreign cores is re-run, and the worst value kept is printed.
 
-    .venv/bin/python benchmarks/inference.py [--repeats 5] [--threads N] [--seconds 1.0] [--max-foreign 0.1] [--write]
+    .venv/bin/python benchmarks/inference.py [--repeats 3] [--threads N] [--seconds 1.0] [--max-foreign 0.1] [--write]
 
 --threads defaults to os.cpu_count(). --write appends the tables and the machine to
 benchmarks/RESULTS.md. Internal: `inference.py --worker ENGINE RUN BATCH THREADS` times one engine.
@@ -217,12 +217,12 @@ def write_results(text: str, a: argparse.Namespace, mach: str) -> None:
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--seconds", type=float, default=1.0, help="timed calls per worker process, in seconds")
     p.add_argument("--max-foreign", type=float, default=0.1,
                    help="CPU (cores) other processes may use during a worker's timing before it is re-run")
-    p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--retries", type=int, default=2)
     p.add_argument("--write", action="store_true")
     p.add_argument("--worker", nargs=4, metavar=("ENGINE", "RUN", "BATCH", "THREADS"), help=argparse.SUPPRESS)
     return p.parse_args()
