@@ -13,6 +13,15 @@ class Diverged(RunFailed):
     """The loss became NaN or infinite."""
 
 
+class StopTraining(Exception):
+    """Raised by an epoch hook to end a run early on purpose (a pruned search trial);
+    `status` goes into run.json."""
+
+    def __init__(self, reason: str, status: str = "stopped"):
+        super().__init__(reason)
+        self.status = status
+
+
 @dataclass
 class LoopState:
     epoch: int = 0  # epochs completed

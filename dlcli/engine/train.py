@@ -9,10 +9,10 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from dlcli.engine import checkpoint
-from dlcli.engine.loop import Diverged, LoopState, fit
+from dlcli.engine.loop import Diverged, LoopState, StopTraining, fit
 from dlcli.engine.setup import Session, build_session
 from dlcli.errors import RunFailed
 from dlcli.fsio import BackgroundWriter, write_atomic, write_json
@@ -23,10 +23,11 @@ from dlcli.repro.seed import restore_rng, rng_state
 from dlcli.tasks.metrics import direction
 
 
-def start(recipe: Path, overrides: list[str], runs_root: Path) -> tuple[Path, Session, LoopState]:
+def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional[Path] = None) -> tuple[Path, Session, LoopState]:
+    """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
     resolved = load_recipe(recipe, overrides)
     session = build_session(resolved)
-    run = rundir.new_run_dir(runs_root, resolved.recipe.name)
+    run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
     rundir.write_splits(run, session.data.indices, session.data.digest)
     write_json(run / "run.json", base_record(run, session, recipe))
@@ -76,8 +77,9 @@ def improved(value: float, state: LoopState, monitor: str, min_delta: float) -> 
 class EpochEnd:
     """What happens after each epoch: best/last checkpoints, metrics.jsonl, early stopping."""
 
-    def __init__(self, run: Path, s: Session, reporter: Any, writer: BackgroundWriter):
-        self.run, self.s, self.reporter, self.writer = run, s, reporter, writer
+    def __init__(self, run: Path, s: Session, reporter: Any, writer: BackgroundWriter,
+                 hook: Optional[Callable[[dict], None]] = None):
+        self.run, self.s, self.reporter, self.writer, self.hook = run, s, reporter, writer, hook
         es = s.resolved.recipe.train.early_stopping
         self.patience, self.min_delta = (es.patience, es.min_delta) if es else (None, 0.0)
         self.monitor = s.monitor
@@ -96,6 +98,8 @@ class EpochEnd:
         checkpoint.save(self.run, tags, self.s.model, self.training_state(state), self.writer)
         rundir.append_metrics(self.run, record)
         self.reporter.epoch(record, better)
+        if self.hook is not None:  # e.g. a search's pruner; it may raise StopTraining
+            self.hook(record)
         return stop
 
     def training_state(self, state: LoopState) -> dict:
@@ -114,7 +118,7 @@ def update_record(run: Path, **fields: Any) -> dict:
     return record
 
 
-def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
+def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional[Callable[[dict], None]] = None) -> dict:
     """Run the loop, then evaluate the best checkpoint on every split and write run.json."""
     from dlcli.nn.model import count_params
 
@@ -125,7 +129,10 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any) -> dict:
         on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
     writer = BackgroundWriter()
     try:
-        state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer))
+        state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer, hook))
+    except StopTraining as e:
+        update_record(run, status=e.status, stop_reason=str(e), epochs_completed=state.epoch)
+        raise
     except Diverged as e:
         kept = "the best checkpoint is kept" if state.best_epoch else "no checkpoint was written"
         update_record(run, status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
@@ -151,10 +158,13 @@ def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
 
 
 def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,
-                 reporter: Any) -> dict:
+                 reporter: Any, run_dir: Optional[Path] = None, hook: Optional[Callable[[dict], None]] = None) -> dict:
     """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`."""
-    run, session, state = resume(resume_dir, overrides) if resume_dir else start(recipe, overrides, runs_root)
-    record = train(run, session, state, reporter)
+    if resume_dir:
+        run, session, state = resume(resume_dir, overrides)
+    else:
+        run, session, state = start(recipe, overrides, runs_root, run_dir)
+    record = train(run, session, state, reporter, hook)
     spec = session.resolved.recipe.export
     if spec is not None and spec.onnx is not None:
         from dlcli.export.run_export import export_run

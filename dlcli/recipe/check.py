@@ -124,16 +124,33 @@ def check_metrics(doc: dict, task: str, loss: Any, problems: list[Problem]) -> N
     valid = ["train.loss"]
     if _val_fraction(doc) > 0:
         valid += ["val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
-    for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor"), ("search", "objective", "metric")):
-        try:
-            monitor = lookup(doc, path)
-        except (KeyError, TypeError):
-            continue
-        if monitor not in valid:
-            near = [v for v in valid if v.split(".")[-1] == str(monitor).split(".")[-1]] or None
-            e = UnknownName("metric", str(monitor), valid)
-            problems.append(Problem(path, f"{e.message.split(';')[0]}: logged metrics are {', '.join(valid)}",
-                                    (near or [e.suggestion])[0]))
+    for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor")):
+        check_monitor(doc, path, valid, problems)
+    for path in objective_paths(doc):
+        check_monitor(doc, path, valid + ["params"], problems)
+
+
+def objective_paths(doc: dict) -> list[Path]:
+    """Key paths of the search objectives' metrics (one objective or a list)."""
+    try:
+        objective = lookup(doc, ("search", "objective"))
+    except (KeyError, TypeError):
+        return []
+    if isinstance(objective, list):
+        return [("search", "objective", i, "metric") for i in range(len(objective))]
+    return [("search", "objective", "metric")]
+
+
+def check_monitor(doc: dict, path: Path, valid: list[str], problems: list[Problem]) -> None:
+    try:
+        monitor = lookup(doc, path)
+    except (KeyError, TypeError):
+        return
+    if monitor not in valid:
+        near = [v for v in valid if v.split(".")[-1] == str(monitor).split(".")[-1]] or None
+        e = UnknownName("metric", str(monitor), valid)
+        problems.append(Problem(path, f"{e.message.split(';')[0]}: logged metrics are {', '.join(valid)}",
+                                (near or [e.suggestion])[0]))
 
 
 def _val_fraction(doc: dict) -> float:
@@ -178,10 +195,16 @@ def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -
     if not isinstance(search, dict) or not isinstance(search.get("space"), dict):
         return
     full = recipe.model_dump() if recipe else doc
-    for key in search["space"]:
+    for key, dist in search["space"].items():
         path = tuple(int(p) if p.isdigit() else p for p in str(key).split("."))
         if not (_exists(doc, path) or _exists(full, path) or component_field(doc, path)):
             problems.append(Problem(("search", "space", key), f"'{key}' is not a path in the recipe"))
+        grid_ok = isinstance(dist, dict) and ("choices" in dist or "step" in dist)
+        if search.get("sampler") == "grid" and not grid_ok:
+            problems.append(Problem(("search", "space", key), "the grid sampler needs `choices` or a `step` for every parameter"))
+    if isinstance(search.get("objective"), list) and search.get("pruner") not in (None, "none"):
+        problems.append(Problem(("search", "pruner"), "pruning needs a single objective: set pruner: none "
+                                "for a multi-objective search"))
 
 
 def _exists(tree: Any, path: Path) -> bool:

@@ -1,6 +1,7 @@
 """Turn pydantic validation errors into located, readable Problems with a did-you-mean."""
 from __future__ import annotations
 
+import re
 import typing
 from typing import Any
 
@@ -44,6 +45,14 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in {"str", "int", "float"}))
 
 
+def _literal_suggestion(e: dict) -> str | None:
+    """The nearest allowed value of a Literal ('tpee' -> 'tpe')."""
+    if e["type"] != "literal_error" or not isinstance(e.get("input"), str):
+        return None
+    near = closest(e["input"], re.findall(r"'([^']*)'", str(e.get("ctx", {}).get("expected", ""))))
+    return near[0] if near else None
+
+
 def from_validation_error(err: ValidationError, prefix: Path = (), model: type[BaseModel] | None = None) -> list[Problem]:
     model = model or getattr(err, "_dlcli_model", None)
     problems = []
@@ -65,5 +74,5 @@ def from_validation_error(err: ValidationError, prefix: Path = (), model: type[B
             msg = f"expected {msg.removeprefix('Input should be ')}, got {got!r}"
         if e["type"] == "missing":
             msg = "required key is missing"
-        problems.append(Problem(path, msg))
+        problems.append(Problem(path, msg, _literal_suggestion(e)))
     return problems

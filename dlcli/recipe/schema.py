@@ -65,35 +65,57 @@ class Train(Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
+Number = Union[int, float]  # ints stay ints: {low: 1, high: 4} searches integers
+
+
 class Distribution(Strict):
-    low: Optional[float] = None
-    high: Optional[float] = None
+    """{low, high} (int when both are ints) with `log` or `step`, or {choices: [...]}."""
+
+    low: Optional[Number] = None
+    high: Optional[Number] = None
     log: bool = False
-    step: Optional[PositiveFloat] = None
-    choices: Optional[list[Any]] = None
+    step: Optional[Number] = Field(None, gt=0)
+    choices: Optional[list[Any]] = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Distribution":
-        if (self.choices is None) == (self.low is None or self.high is None):
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.log or self.step is not None:
+                raise ValueError("choices cannot be combined with low, high, log or step")
+            return self
+        if self.low is None or self.high is None:
             raise ValueError("a distribution is {low, high} (with log or step) or {choices: [...]}")
-        if self.choices is None and self.low >= self.high:
-            raise ValueError(f"low must be below high, got {self.low:g} >= {self.high:g}")
-        if self.log and self.choices is None and self.low <= 0:
-            raise ValueError("a log distribution needs low > 0")
+        if self.low >= self.high:
+            raise ValueError(f"empty range: low must be below high, got {self.low:g} >= {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log distribution needs low > 0, got {self.low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("log and step cannot be combined")
         return self
+
+    @property
+    def is_int(self) -> bool:
+        return self.choices is None and all(isinstance(v, int) for v in (self.low, self.high)) and \
+            (self.step is None or isinstance(self.step, int))
 
 
 class Objective(Strict):
-    metric: str = "val.loss"
-    direction: Literal["minimize", "maximize"] = "minimize"
+    metric: str = "val.loss"  # val.<metric>, val.loss, train.loss or params (the parameter count)
+    direction: Optional[Literal["minimize", "maximize"]] = None  # inferred from the metric when omitted
 
 
 class Search(Strict):
-    trials: PositiveInt = 20
-    objective: Objective = Objective()
-    sampler: Literal["tpe", "random", "grid", "cmaes"] = "tpe"
-    pruner: Literal["median", "hyperband", "none"] = "median"
+    trials: Optional[PositiveInt] = 20
+    timeout: Optional[PositiveFloat] = Field(None, description="seconds; the search stops starting trials after it")
+    objective: Union[Objective, list[Objective]] = Objective()
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "nsga2"] = "tpe"
+    pruner: Optional[Literal["none", "median", "percentile", "successive_halving", "hyperband"]] = None  # median; none for several objectives
+    seed: Optional[int] = None  # default: the recipe's seed
     space: dict[str, Distribution] = Field(default_factory=dict)
+
+    @property
+    def objectives(self) -> list[Objective]:
+        return self.objective if isinstance(self.objective, list) else [self.objective]
 
 
 class Tolerance(Strict):

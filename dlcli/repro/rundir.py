@@ -31,6 +31,15 @@ def new_run_dir(root: Path, name: str) -> Path:
         return run
 
 
+def make_run_dir(path: Path) -> Path:
+    """A run directory at a given place (a search trial's); it must not hold a run already."""
+    run = Path(path)
+    run.mkdir(parents=True, exist_ok=True)
+    if (run / "run.json").exists():
+        raise UsageError(f"{run} already holds a run")
+    return run
+
+
 def point_latest(parent: Path, target: str) -> None:
     link, tmp = parent / "latest", parent / f".latest.{os.getpid()}"
     try:

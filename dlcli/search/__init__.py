@@ -1,0 +1,1 @@
+"""Hyperparameter search: the recipe's `search:` section run as an Optuna study."""

@@ -1,0 +1,118 @@
+"""The Optuna side: storage, sampler, pruner, directions, and the study they make."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Optional
+
+from dlcli.recipe.schema import Search
+from dlcli.search.space import grid
+
+def default_storage(study_dir: Path) -> str:
+    """An Optuna journal file in the study directory: no server, safe for several processes."""
+    return str(Path(study_dir) / "study.journal")
+
+
+def is_journal(url: str) -> bool:
+    return "://" not in url
+
+
+def open_storage(url: str) -> Any:
+    """A journal file path, or any SQLAlchemy URL (postgresql://, mysql://, sqlite:///)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    if is_journal(url):
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    # a worker killed on another machine leaves a RUNNING trial: heartbeats let the others fail
+    # it after the grace period and run its parameters again once
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=20, grace_period=60,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+
+
+def directions(search: Search) -> list[str]:
+    from dlcli.tasks.metrics import direction
+
+    return [o.direction or ("minimize" if o.metric == "params" else direction(o.metric)) for o in search.objectives]
+
+
+def make_sampler(search: Search, seed: int) -> Any:
+    import warnings
+
+    import optuna
+    import optuna.samplers as s
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # qmc is "experimental"
+
+    kinds = {"tpe": lambda: s.TPESampler(seed=seed), "random": lambda: s.RandomSampler(seed=seed),
+             "grid": lambda: s.GridSampler(grid(search.space), seed=seed),
+             "cmaes": lambda: s.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+             "qmc": lambda: s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
+             "nsga2": lambda: s.NSGAIISampler(seed=seed)}
+    return kinds[search.sampler]()
+
+
+def make_pruner(search: Search, epochs: int) -> Any:
+    import optuna.pruners as p
+
+    name = search.pruner or ("none" if len(search.objectives) > 1 else "median")
+    kinds = {"none": p.NopPruner, "median": lambda: p.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+             "percentile": lambda: p.PercentilePruner(25.0, n_startup_trials=4, n_warmup_steps=1),
+             "successive_halving": lambda: p.SuccessiveHalvingPruner(min_resource=1),
+             "hyperband": lambda: p.HyperbandPruner(min_resource=1, max_resource=epochs)}
+    return kinds[name]()
+
+
+def load(name: str, url: str, search: Search, seed: int, epochs: int, create: bool = False) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by dlcli, with reasons
+    storage, sampler, pruner = open_storage(url), make_sampler(search, seed), make_pruner(search, epochs)
+    if create:
+        return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                   directions=directions(search), load_if_exists=True)
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale(study: Any) -> list[int]:
+    """RUNNING trials left by a killed worker of this machine: fail them and queue their
+    parameters again, so a resumed search redoes only what was cut off."""
+    from optuna.trial import TrialState
+
+    host, stale = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(t.user_attrs.get("worker", ""))
+        h, _, pid = owner.rpartition(":")
+        if h == host and pid.isdigit() and not pid_alive(int(pid)):
+            study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped")
+            study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            stale.append(t.number)
+    return stale
+
+
+def used_budget(study: Any) -> int:
+    """Finished trials that count toward `trials`: an interrupted trial was queued again, so
+    only its re-run counts."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    return sum(1 for t in done if not t.user_attrs.get("interrupted"))

@@ -1,0 +1,79 @@
+"""One trial: sampled values -> a full training run in the study's trials/ folder -> objectives.
+
+Runs inside a worker process. A pruned trial stops its run at the epoch the pruner says; a trial
+that diverges or raises is recorded as failed with its reason, and the search goes on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlcli.recipe.schema import Search
+from dlcli.search.space import as_overrides, sample
+from dlcli.search.study import worker_id
+
+
+@dataclass
+class TrialSetup:
+    """What every trial of a study shares (picklable: it crosses into worker processes)."""
+
+    recipe: Path
+    overrides: list[str]
+    search: Search
+    study_dir: Path
+    epochs: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def prunes(self) -> bool:
+        return len(self.search.objectives) == 1 and self.search.objectives[0].metric != "params"
+
+
+def objective_value(record: dict, metric: str) -> float:
+    """"val.accuracy" -> the best checkpoint's val accuracy; "params" -> the parameter count."""
+    if metric == "params":
+        return float(record["parameters"])
+    split, name = metric.split(".", 1)
+    return float(record["metrics"][split][name])
+
+
+def pruning_hook(trial: Any, metric: str):
+    from dlcli.engine.loop import StopTraining
+
+    def hook(record: dict) -> None:
+        trial.report(record[metric], record["epoch"])
+        trial.set_user_attr("epochs", record["epoch"])
+        if trial.should_prune():
+            raise StopTraining(f"pruned after epoch {record['epoch']} ({metric} {record[metric]:.4g})", "pruned")
+
+    return hook
+
+
+def run_trial(trial: Any, setup: TrialSetup) -> Any:
+    """The objective Optuna calls: value(s) of the trained run, or TrialPruned, or an error."""
+    import optuna
+
+    from dlcli.engine.loop import StopTraining
+    from dlcli.engine.train import run_training
+    from dlcli.report.console import TrainReporter
+
+    trial.set_user_attr("worker", worker_id())
+    params = sample(trial, setup.search.space)
+    run = setup.study_dir / "trials" / f"{trial.number:04d}"
+    trial.set_user_attr("run", str(run))
+    metric = setup.search.objectives[0].metric
+    hook = pruning_hook(trial, metric) if setup.prunes else None
+    try:
+        record = run_training(setup.recipe, None, setup.overrides + as_overrides(params), run.parent,
+                              TrainReporter(quiet=True), run_dir=run, hook=hook)
+    except StopTraining as e:
+        trial.set_user_attr("stop_reason", str(e))
+        raise optuna.TrialPruned(str(e)) from None
+    except Exception as e:  # recorded as a failed trial; the search goes on
+        lines = [line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip()]
+        trial.set_user_attr("error", " | ".join(lines)[:500])
+        raise
+    trial.set_user_attr("epochs", record["epochs_completed"])
+    values = [objective_value(record, o.metric) for o in setup.search.objectives]
+    return values[0] if len(values) == 1 else tuple(values)

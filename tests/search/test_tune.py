@@ -1,0 +1,167 @@
+"""dlcli tune: studies, resume, reproducibility, failures, pruning, workers and bad input."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY
+
+SEARCH = TINY.replace("epochs: 2", "epochs: 3") + """
+search:
+  trials: 4
+  objective: {metric: val.accuracy}
+  sampler: random
+  pruner: none
+  space:
+    train.optimizer.lr: {low: 1.0e-3, high: 1.0e-1, log: true}
+    model.0.linear: {choices: [4, 8, 16]}
+"""
+
+
+def tune(cli, recipe, studies, *extra):
+    r = cli("tune", recipe, "--studies-dir", studies, "--json", *extra)
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def test_study_folder_leaderboard_and_best_yaml(cli, write, tmp_path):
+    s = tune(cli, write("s.yaml", SEARCH), tmp_path / "studies")
+    assert s["counts"]["complete"] == 4 and s["trials"] == 4 and s["directions"] == ["maximize"]
+    study = tmp_path / "studies" / "tiny"
+    lines = (study / "leaderboard.csv").read_text().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("trial,state,val.accuracy")
+    for n in range(4):
+        assert json.loads((study / "trials" / f"{n:04d}" / "run.json").read_text())["status"] == "completed"
+    best = s["best"][0]
+    assert best["values"][0] == max(float(x.split(",")[2]) for x in lines[1:])
+    r = cli("train", study / "best.yaml", "--runs-dir", tmp_path / "runs", "--json")
+    assert r.code == 0, r.err
+    assert "search" not in (study / "best.yaml").read_text()
+    assert json.loads(r.out)["metrics"]["val"]["accuracy"] == pytest.approx(best["values"][0])
+
+
+def test_same_seed_same_trials_and_best(cli, write, tmp_path):
+    recipe = write("s.yaml", SEARCH.replace("sampler: random", "sampler: tpe"))
+    a = tune(cli, recipe, tmp_path / "a")
+    b = tune(cli, recipe, tmp_path / "b")
+    sampled = [(tmp_path / d / "tiny" / "leaderboard.csv").read_text().splitlines() for d in ("a", "b")]
+    strip = lambda lines: sorted(",".join(x.split(",")[:3] + x.split(",")[5:-2]) for x in lines)  # noqa: E731  no timings, paths
+    assert strip(sampled[0]) == strip(sampled[1])
+    assert a["best"][0]["params"] == b["best"][0]["params"] and a["best"][0]["values"] == b["best"][0]["values"]
+
+
+def test_rerun_resumes_without_redoing_finished_trials(cli, write, tmp_path):
+    recipe = write("s.yaml", SEARCH)
+    tune(cli, recipe, tmp_path, "--trials", "2")
+    first = (tmp_path / "tiny" / "trials" / "0000" / "run.json").stat().st_mtime_ns
+    s = tune(cli, recipe, tmp_path, "--trials", "5")
+    assert s["trials"] == 5 and s["counts"]["complete"] == 5
+    assert (tmp_path / "tiny" / "trials" / "0000" / "run.json").stat().st_mtime_ns == first
+    assert tune(cli, recipe, tmp_path, "--trials", "5")["trials"] == 5  # nothing left to do
+
+
+def test_interrupted_trial_is_run_again(cli, write, tmp_path):
+    """A trial left RUNNING by a killed worker is failed as interrupted and re-run with its values."""
+    import optuna
+
+    from dlcli.search import study as st
+    from dlcli.search.run import make_plan
+
+    recipe = write("s.yaml", SEARCH)
+    plan = make_plan(recipe, [], 3, 1, None, None, tmp_path)
+    study = st.load(plan.name, plan.storage, plan.setup.search, 0, 3, create=True)
+    ghost = study.ask({"train.optimizer.lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True),
+                       "model.0.linear": optuna.distributions.CategoricalDistribution([4, 8, 16])})
+    ghost.set_user_attr("worker", f"{socket.gethostname()}:999999")  # a pid that does not exist
+    s = tune(cli, recipe, tmp_path, "--trials", "3")
+    states = {r["trial"]: r["state"] for r in s["leaderboard"]}
+    assert states[0] == "fail" and "interrupted" in s["leaderboard"][-1]["note"]
+    assert s["counts"]["complete"] == 3
+    retry = next(r for r in s["leaderboard"] if r["trial"] == 1)
+    assert retry["train.optimizer.lr"] == ghost.params["train.optimizer.lr"]
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(cli, write, tmp_path):
+    text = SEARCH.replace("sampler: random", "sampler: grid").replace(
+        "    train.optimizer.lr: {low: 1.0e-3, high: 1.0e-1, log: true}\n", "").replace("[4, 8, 16]", "[4, 0]")
+    s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "2")
+    assert s["counts"] == {"complete": 1, "pruned": 0, "fail": 1, "running": 0}
+    failed = next(r for r in s["leaderboard"] if r["state"] == "fail")
+    assert failed["model.0.linear"] == 0 and "output size must be positive" in failed["note"]
+
+
+def test_median_pruner_stops_bad_trials_early(cli, write, tmp_path):
+    text = SEARCH.replace("pruner: none", "pruner: median").replace("epochs: 3", "epochs: 4").replace(
+        "{low: 1.0e-3, high: 1.0e-1, log: true}", "{low: 1.0e-6, high: 1.0e-1, log: true}")
+    s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "10")
+    pruned = [r for r in s["leaderboard"] if r["state"] == "pruned"]
+    assert pruned and all(r["epochs"] < 4 for r in pruned)
+    assert s["epochs_trained"] < 40
+
+
+def test_multi_objective_reports_the_pareto_front(cli, write, tmp_path):
+    text = SEARCH.replace("objective: {metric: val.accuracy}",
+                          "objective: [{metric: val.accuracy}, {metric: params}]").replace("  pruner: none\n", "")
+    s = tune(cli, write("s.yaml", text), tmp_path)
+    assert s["directions"] == ["maximize", "minimize"] and s["best"]
+    assert all(len(b["values"]) == 2 for b in s["best"]) and s["importances"] is None
+
+
+def test_grid_over_steps_and_choices(cli, write, tmp_path):
+    text = SEARCH.replace("sampler: random", "sampler: grid").replace(
+        "{low: 1.0e-3, high: 1.0e-1, log: true}", "{low: 0.01, high: 0.03, step: 0.01}").replace("[4, 8, 16]", "[4, 8]")
+    s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "6")
+    seen = {(round(r["train.optimizer.lr"], 4), r["model.0.linear"]) for r in s["leaderboard"]}
+    assert seen == {(lr, w) for lr in (0.01, 0.02, 0.03) for w in (4, 8)}
+
+
+def test_two_workers_share_a_journal(cli, write, tmp_path):
+    s = tune(cli, write("s.yaml", SEARCH), tmp_path, "--trials", "6", "--workers", "2")
+    numbers = sorted(r["trial"] for r in s["leaderboard"])
+    assert numbers == list(range(6)) and s["counts"]["complete"] == 6
+    runs = sorted(p.name for p in (tmp_path / "tiny" / "trials").iterdir())
+    assert runs == [f"{n:04d}" for n in range(6)]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("{low: 1.0e-3, high: 1.0e-1, log: true}", "{low: 0.1, high: 0.1}"), "empty range"),
+    (("{low: 1.0e-3, high: 1.0e-1, log: true}", "{low: 0, high: 0.1, log: true}"), "log distribution needs low > 0"),
+    (("{low: 1.0e-3, high: 1.0e-1, log: true}", "{lo: 0.001, high: 0.1}"), "unknown key 'lo'"),
+    (("sampler: random", "sampler: tpee"), "did you mean 'tpe'"),
+    (("model.0.linear:", "model.9.linear:"), "'model.9.linear' is not a path"),
+    (("sampler: random", "sampler: grid"), "grid sampler needs"),
+])
+def test_bad_search_space_exits_2_before_any_trial(cli, write, tmp_path, edit, message):
+    r = cli("tune", write("s.yaml", SEARCH.replace(*edit)), "--studies-dir", tmp_path)
+    assert r.code == 2 and message in " ".join(r.err.split()) and "s.yaml:" in r.err
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_recipe_without_search(cli, write, tmp_path):
+    r = cli("tune", write("t.yaml", TINY), "--studies-dir", tmp_path)
+    assert r.code == 2 and "no search space" in r.err
+
+
+SAMPLERS = ["tpe", "random", "cmaes", "qmc", "nsga2"]  # grid has its own test
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_runs(cli, write, tmp_path, sampler):
+    from typing import get_args
+
+    from dlcli.recipe.schema import Search
+
+    assert set(SAMPLERS) | {"grid"} == set(get_args(Search.model_fields["sampler"].annotation))
+    text = SEARCH.replace("sampler: random", f"sampler: {sampler}").replace("epochs: 3", "epochs: 1")
+    s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "3")
+    assert s["counts"]["complete"] == 3
+
+
+@pytest.mark.parametrize("pruner", ["median", "percentile", "successive_halving", "hyperband"])
+def test_every_pruner_runs(cli, write, tmp_path, pruner):
+    text = SEARCH.replace("pruner: none", f"pruner: {pruner}").replace("epochs: 3", "epochs: 2")
+    s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "3")
+    assert s["counts"]["complete"] + s["counts"]["pruned"] == 3
