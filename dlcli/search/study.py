@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,9 +29,12 @@ def open_storage(url: str) -> Any:
         return optuna.storages.JournalStorage(JournalFileBackend(url))
     # a worker killed on another machine leaves a RUNNING trial: heartbeats let the others fail
     # it after the grace period and run its parameters again once
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=20, grace_period=60,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # optuna >= 4.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = {"heartbeat_stale_trial_callback": retry(max_retry=1)} if retry else \
+            {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
+        return optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60, **callback)
 
 
 def directions(search: Search) -> list[str]:
@@ -40,8 +44,6 @@ def directions(search: Search) -> list[str]:
 
 
 def make_sampler(search: Search, seed: int) -> Any:
-    import warnings
-
     import optuna
     import optuna.samplers as s
 

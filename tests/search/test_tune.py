@@ -165,3 +165,13 @@ def test_every_pruner_runs(cli, write, tmp_path, pruner):
     text = SEARCH.replace("pruner: none", f"pruner: {pruner}").replace("epochs: 3", "epochs: 2")
     s = tune(cli, write("s.yaml", text), tmp_path, "--trials", "3")
     assert s["counts"]["complete"] + s["counts"]["pruned"] == 3
+
+
+def test_two_workers_share_a_postgresql_study(cli, write, tmp_path, fresh_postgres_db):
+    """Two worker processes against a real PostgreSQL server: every trial once, none lost."""
+    recipe = write("s.yaml", SEARCH)
+    s = tune(cli, recipe, tmp_path, "--trials", "6", "--workers", "2", "--storage", fresh_postgres_db, "--study", "pg")
+    assert sorted(r["trial"] for r in s["leaderboard"]) == list(range(6)) and s["counts"]["complete"] == 6
+    assert s["storage"] == fresh_postgres_db and not (tmp_path / "pg" / "study.journal").exists()
+    again = tune(cli, recipe, tmp_path, "--trials", "8", "--storage", fresh_postgres_db, "--study", "pg")
+    assert again["counts"]["complete"] == 8  # a second command (another machine) continues the same study
