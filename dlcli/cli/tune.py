@@ -23,7 +23,7 @@ def tune(
     json: Json = False,
 ) -> None:
     """Search hyperparameters: each trial a full run; rerun the same command to resume a stopped search."""
-    from dlcli.report.console import console, print_json
+    from dlcli.report.console import console, err_console, print_json
     from dlcli.report.search_view import SearchView, leaderboard_table
     from dlcli.search.leaderboard import summarise
     from dlcli.search.run import execute, make_plan
@@ -32,6 +32,11 @@ def tune(
     view = SearchView([o.metric for o in plan.setup.search.objectives], quiet=json)
     try:
         result = execute(plan, view)
+    except KeyboardInterrupt:
+        view.close()
+        err_console().print("interrupted: run the same command again to resume the study "
+                            "(finished trials are kept; cut-off ones run again)", soft_wrap=True)
+        raise
     finally:
         view.close()
     summary = summarise(result, plan)

@@ -55,6 +55,7 @@ class SearchView:
     def close(self) -> None:
         if self.status is not None:
             self.status.stop()
+            self.status = None
 
 
 def leaderboard_table(summary: dict, top: int = 10) -> Table:

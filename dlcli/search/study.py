@@ -94,21 +94,29 @@ def pid_alive(pid: int) -> bool:
 
 
 def recover_stale(study: Any) -> list[int]:
-    """RUNNING trials left by a killed worker of this machine: fail them and queue their
-    parameters again, so a resumed search redoes only what was cut off."""
+    """Trials cut off by Ctrl-C or a killed worker of this machine: mark them interrupted and
+    queue their parameters once more, so a resumed search redoes only what was cut off."""
     from optuna.trial import TrialState
 
-    host, stale = socket.gethostname(), []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = str(t.user_attrs.get("worker", ""))
-        h, _, pid = owner.rpartition(":")
-        if h == host and pid.isdigit() and not pid_alive(int(pid)):
-            study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped")
+    trials = study.get_trials(deepcopy=False)
+    requeued = {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+    queued = []
+    for t in trials:
+        if t.state == TrialState.RUNNING and owned_by_dead_local_worker(t):
             study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped")
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        elif not (t.state == TrialState.FAIL and t.user_attrs.get("interrupted")):
+            continue
+        if t.number not in requeued:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-            stale.append(t.number)
-    return stale
+            queued.append(t.number)
+    return queued
+
+
+def owned_by_dead_local_worker(t: Any) -> bool:
+    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
 def used_budget(study: Any) -> int:

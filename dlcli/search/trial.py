@@ -70,6 +70,10 @@ def run_trial(trial: Any, setup: TrialSetup) -> Any:
     except StopTraining as e:
         trial.set_user_attr("stop_reason", str(e))
         raise optuna.TrialPruned(str(e)) from None
+    except KeyboardInterrupt:  # not the trial's fault: the next run of the command redoes it
+        trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("error", "interrupted (Ctrl-C)")
+        raise
     except Exception as e:  # recorded as a failed trial; the search goes on
         lines = [line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip()]
         trial.set_user_attr("error", " | ".join(lines)[:500])

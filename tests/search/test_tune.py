@@ -175,3 +175,39 @@ def test_two_workers_share_a_postgresql_study(cli, write, tmp_path, fresh_postgr
     assert s["storage"] == fresh_postgres_db and not (tmp_path / "pg" / "study.journal").exists()
     again = tune(cli, recipe, tmp_path, "--trials", "8", "--storage", fresh_postgres_db, "--study", "pg")
     assert again["counts"]["complete"] == 8  # a second command (another machine) continues the same study
+
+
+def test_shipped_search_interrupted_and_resumed_with_two_workers(tmp_path):
+    """The done-when of the search issue, as a user does it: start, Ctrl-C, run again, train best.yaml."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    cmd = [sys.executable, "-m", "dlcli", "tune", str(ROOT / "recipes" / "digits-cnn-tune.yaml"), "--workers", "2",
+           "--trials", "6", "--studies-dir", str(tmp_path), "--set", "train.epochs=2", "--set", "search.pruner=none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            start_new_session=True)
+    trials = tmp_path / "digits-cnn-tune" / "trials"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(json.loads(p.read_text()).get("status") == "completed"
+                                             for p in trials.glob("*/run.json") if p.stat().st_size):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers too
+    proc.communicate(timeout=60)
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in trials.glob("*/run.json")
+                   if json.loads(p.read_text()).get("status") == "completed"}
+    assert 1 <= len(done_before) < 6
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    complete = [x for x in s["leaderboard"] if x["state"] == "complete"]
+    assert len(complete) == 6
+    for name, mtime in done_before.items():  # finished trials were not redone
+        assert (trials / name / "run.json").stat().st_mtime_ns == mtime
+    best = subprocess.run([sys.executable, "-m", "dlcli", "train", s["best_yaml"], "--set", "train.epochs=1",
+                           "--runs-dir", str(tmp_path / "runs"), "--json"], capture_output=True, text=True, timeout=300)
+    assert best.returncode == 0, best.stderr
