@@ -42,6 +42,10 @@ def recipe_schema() -> dict:
 
     schema = Recipe.model_json_schema()
     schema["title"] = "dlcli recipe"
+    # a recipe that `extends` a base may take data and model from it
+    schema["required"] = [k for k in schema.get("required", []) if k not in ("data", "model")]
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": ["data", "model"]}
     schema["required"] = [k for k in schema.get("required", []) if k != "name"]  # name defaults to the file stem
     props, defs = schema["properties"], schema["$defs"]
     props["model"] = {"description": "a list of layers, {layers: [...], init: ...} or {architecture: {args}}",

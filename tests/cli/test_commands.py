@@ -114,7 +114,7 @@ def test_schema_is_a_json_schema_of_a_recipe(cli):
     schema = one_json(r.out)
     assert schema["title"] == "dlcli recipe"
     assert {"data", "model", "train"} <= set(schema["properties"])
-    assert set(schema["required"]) == {"data", "model"}  # name defaults to the file stem
+    assert set(schema["then"]["required"]) == {"data", "model"} and "name" not in schema["required"]  # without extends; name defaults to the stem
     items = schema["properties"]["model"]["anyOf"][0]["items"]
     text = json.dumps(items)
     for name in layers.names():
