@@ -30,6 +30,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/train_loop.py
 	$(BIN)/python benchmarks/inference.py
+	$(BIN)/python benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -103,7 +103,8 @@ ENTRIES = [(vocab, name) for vocab, reg in vocabularies().items() for name in re
 
 def test_vocabularies_are_all_listed():
     assert set(vocabularies()) == {"layers", "architectures", "initializers", "datasets", "augmentations",
-                                   "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks"}
+                                   "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks",
+                                   "samplers", "pruners"}
     assert all(len(reg) > 0 for reg in vocabularies().values())
 
 

@@ -18,18 +18,20 @@ def vocabularies() -> dict:
     import dlcli.tasks as tasks_pkg
     from dlcli.engine.optimizers import optimizers
     from dlcli.engine.schedules import schedules
+    from dlcli.search.pruners import pruners
+    from dlcli.search.samplers import samplers
     from dlcli.tasks.losses import losses
     from dlcli.tasks.metrics import metrics
 
     return {"layers": nn.layers, "architectures": nn.architectures, "initializers": nn.initializers,
             "datasets": data.sources, "augmentations": data.augmentations, "normalizations": data.normalizers,
             "optimizers": optimizers, "schedules": schedules, "losses": losses, "metrics": metrics,
-            "tasks": tasks_pkg.tasks}
+            "tasks": tasks_pkg.tasks, "samplers": samplers, "pruners": pruners}
 
 
 def ls(
     vocabulary: Annotated[str, typer.Argument(help="layers, architectures, initializers, datasets, augmentations, "
-                                              "normalizations, optimizers, schedules, losses, metrics or tasks.")],
+                                              "normalizations, optimizers, schedules, losses, metrics, tasks, samplers or pruners.")],
     json: Json = False,
 ) -> None:
     """List the names a recipe may use for one vocabulary, each with its description."""

@@ -202,9 +202,21 @@ def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -
         grid_ok = isinstance(dist, dict) and ("choices" in dist or "step" in dist)
         if search.get("sampler") == "grid" and not grid_ok:
             problems.append(Problem(("search", "space", key), "the grid sampler needs `choices` or a `step` for every parameter"))
+    check_names(search, problems)
     if isinstance(search.get("objective"), list) and search.get("pruner") not in (None, "none"):
         problems.append(Problem(("search", "pruner"), "pruning needs a single objective: set pruner: none "
                                 "for a multi-objective search"))
+
+
+def check_names(search: dict, problems: list[Problem]) -> None:
+    from dlcli.search.pruners import pruners
+    from dlcli.search.samplers import samplers
+
+    for key, registry in (("sampler", samplers), ("pruner", pruners)):
+        name = search.get(key)
+        if isinstance(name, str) and name not in registry:
+            e = UnknownName(key, name, registry.names())
+            problems.append(Problem(("search", key), e.message, e.suggestion))
 
 
 def _exists(tree: Any, path: Path) -> bool:

@@ -38,6 +38,8 @@ def recipe_schema() -> dict:
     from dlcli.engine.optimizers import optimizers
     from dlcli.engine.schedules import schedules
     from dlcli.recipe.schema import Recipe
+    from dlcli.search.pruners import pruners
+    from dlcli.search.samplers import samplers
     from dlcli.tasks.losses import losses
 
     schema = Recipe.model_json_schema()
@@ -55,4 +57,6 @@ def recipe_schema() -> dict:
     defs["Data"]["properties"]["normalize"]["enum"] = data.normalizers.names()
     for key, registry in (("optimizer", optimizers), ("schedule", schedules), ("loss", losses)):
         defs["Train"]["properties"][key] = _named(registry)
+    defs["Search"]["properties"]["sampler"]["enum"] = samplers.names()
+    defs["Search"]["properties"]["pruner"] = {"anyOf": [{"enum": pruners.names()}, {"type": "null"}]}
     return schema

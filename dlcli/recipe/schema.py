@@ -108,8 +108,8 @@ class Search(Strict):
     trials: Optional[PositiveInt] = 20
     timeout: Optional[PositiveFloat] = Field(None, description="seconds; the search stops starting trials after it")
     objective: Union[Objective, list[Objective]] = Objective()
-    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "nsga2"] = "tpe"
-    pruner: Optional[Literal["none", "median", "percentile", "successive_halving", "hyperband"]] = None  # median; none for several objectives
+    sampler: str = Field("tpe", description="dlcli ls samplers")
+    pruner: Optional[str] = Field(None, description="dlcli ls pruners; default median, none for several objectives")
     seed: Optional[int] = None  # default: the recipe's seed
     space: dict[str, Distribution] = Field(default_factory=dict)
 

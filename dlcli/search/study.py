@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from dlcli.recipe.schema import Search
-from dlcli.search.space import grid
 
 def default_storage(study_dir: Path) -> str:
     """An Optuna journal file in the study directory: no server, safe for several processes."""
@@ -45,27 +44,18 @@ def directions(search: Search) -> list[str]:
 
 def make_sampler(search: Search, seed: int) -> Any:
     import optuna
-    import optuna.samplers as s
+
+    from dlcli.search.samplers import samplers
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # qmc is "experimental"
-
-    kinds = {"tpe": lambda: s.TPESampler(seed=seed), "random": lambda: s.RandomSampler(seed=seed),
-             "grid": lambda: s.GridSampler(grid(search.space), seed=seed),
-             "cmaes": lambda: s.CmaEsSampler(seed=seed, warn_independent_sampling=False),
-             "qmc": lambda: s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
-             "nsga2": lambda: s.NSGAIISampler(seed=seed)}
-    return kinds[search.sampler]()
+    return samplers.get(search.sampler)().make(search, seed)
 
 
 def make_pruner(search: Search, epochs: int) -> Any:
-    import optuna.pruners as p
+    from dlcli.search.pruners import pruners
 
     name = search.pruner or ("none" if len(search.objectives) > 1 else "median")
-    kinds = {"none": p.NopPruner, "median": lambda: p.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
-             "percentile": lambda: p.PercentilePruner(25.0, n_startup_trials=4, n_warmup_steps=1),
-             "successive_halving": lambda: p.SuccessiveHalvingPruner(min_resource=1),
-             "hyperband": lambda: p.HyperbandPruner(min_resource=1, max_resource=epochs)}
-    return kinds[name]()
+    return pruners.get(name)().make(epochs)
 
 
 def load(name: str, url: str, search: Search, seed: int, epochs: int, create: bool = False) -> Any:
