@@ -1,4 +1,5 @@
 """python -m dlcli"""
 from dlcli.cli.app import main
 
-main()
+if __name__ == "__main__":  # worker processes (spawn) import this module too
+    main()
