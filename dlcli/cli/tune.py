@@ -23,8 +23,8 @@ def tune(
     json: Json = False,
 ) -> None:
     """Search hyperparameters: each trial a full run; rerun the same command to resume a stopped search."""
-    from dlcli.report.console import console, err_console, print_json
-    from dlcli.report.search_view import SearchView, leaderboard_table
+    from dlcli.report.console import err_console, print_json
+    from dlcli.report.search_view import SearchView
     from dlcli.search.leaderboard import summarise
     from dlcli.search.run import execute, make_plan
 
@@ -42,7 +42,14 @@ def tune(
     summary = summarise(result, plan)
     if json:
         print_json(summary)
-        return
+    else:
+        describe(summary)
+
+
+def describe(summary: dict) -> None:
+    from dlcli.report.console import console
+    from dlcli.report.search_view import leaderboard_table
+
     con = console()
     con.print(leaderboard_table(summary))
     if summary["importances"]:
