@@ -55,45 +55,59 @@ def shares(remaining: int, workers: int) -> list[int]:
     return [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
 
 
-def start_workers(plan: Plan, remaining: int) -> list[Any]:
+def threads_per_worker(workers: int) -> int:
     import os
 
-    threads = max(1, (os.cpu_count() or 1) // plan.workers)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def start_workers(plan: Plan, counts: list[int]) -> list[Any]:
+    """Worker processes 1, 2, ... (this process is worker 0), each with `counts[i - 1]` trials."""
     ctx = mp.get_context("spawn")  # fork would share torch's thread pools and locks
-    procs = [ctx.Process(target=worker_main, args=(plan, i, n, threads), name=f"dlcli-tune-{i}")
-             for i, n in enumerate(shares(remaining, plan.workers)) if n > 0]
+    procs = [ctx.Process(target=worker_main, args=(plan, i, n, threads_per_worker(plan.workers)),
+                         name=f"dlcli-tune-{i}") for i, n in enumerate(counts, start=1)]
     for p in procs:
         p.start()
     return procs
 
 
 def wait(procs: list[Any], study: Any, on_progress: Callable[[Any], None]) -> None:
-    """Poll the study while the workers run; Ctrl-C stops them (their trials stay RUNNING and
-    are recovered by the next run of the same command)."""
-    try:
-        while any(p.is_alive() for p in procs):
-            on_progress(study)
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
-        raise
-    finally:
-        for p in procs:
-            p.join()
+    """Poll the study until the other workers finish."""
+    while any(p.is_alive() for p in procs):
+        on_progress(study)
+        time.sleep(0.5)
     on_progress(study)
 
 
+def stop(procs: list[Any]) -> None:
+    """Ctrl-C: their running trials stay RUNNING and the next run of the command re-queues them."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join()
+
+
 def execute(plan: Plan, on_progress: Callable[[Any], None]) -> Any:
-    """Create or resume the study and run this command's share; returns the study."""
+    """Create or resume the study and run this command's share: this process is worker 0 (with
+    one worker the search is reproducible), the others are spawned; returns the study."""
     study = st.load(plan.name, plan.storage, plan.setup.search, plan.seed, plan.setup.epochs, create=True)
     st.recover_stale(study)
-    remaining = max(0, plan.trials - st.used_budget(study))
-    if remaining and plan.workers == 1:  # in-process: reproducible, and Ctrl-C is immediate
-        study.optimize(lambda t: run_trial(t, plan.setup), n_trials=remaining, timeout=plan.timeout,
-                       catch=(Exception,), callbacks=[lambda s, t: on_progress(s)])
-    elif remaining:
-        wait(start_workers(plan, remaining), study, on_progress)
+    counts = [n for n in shares(max(0, plan.trials - st.used_budget(study)), plan.workers) if n > 0]
+    if not counts:
+        return study
+    import torch
+
+    procs, threads = start_workers(plan, counts[1:]), torch.get_num_threads()
+    torch.set_num_threads(threads_per_worker(plan.workers) if procs else threads)  # share the cores
+    try:
+        study.optimize(lambda t: run_trial(t, plan.setup), n_trials=counts[0], timeout=plan.timeout, catch=(Exception,),
+                       callbacks=[budget_guard(plan.trials), lambda s, t: on_progress(s)])
+        wait(procs, study, on_progress)
+    except KeyboardInterrupt:
+        stop(procs)
+        raise
+    finally:
+        torch.set_num_threads(threads)
     return study
 
 

@@ -43,8 +43,8 @@ def pruning_hook(trial: Any, metric: str):
 
     def hook(record: dict) -> None:
         trial.report(record[metric], record["epoch"])
-        trial.set_user_attr("epochs", record["epoch"])
         if trial.should_prune():
+            trial.set_user_attr("epochs", record["epoch"])
             raise StopTraining(f"pruned after epoch {record['epoch']} ({metric} {record[metric]:.4g})", "pruned")
 
     return hook
