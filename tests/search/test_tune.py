@@ -124,6 +124,7 @@ def test_two_workers_share_a_journal(cli, write, tmp_path):
     assert numbers == list(range(6)) and s["counts"]["complete"] == 6
     runs = sorted(p.name for p in (tmp_path / "tiny" / "trials").iterdir())
     assert runs == [f"{n:04d}" for n in range(6)]
+    assert set(s["importances"]) == {"train.optimizer.lr", "model.0.linear"}  # >= 5 complete trials
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -209,3 +210,31 @@ def test_shipped_search_interrupted_and_resumed_with_two_workers(tmp_path):
     best = subprocess.run([sys.executable, "-m", "dlcli", "train", s["best_yaml"], "--set", "train.epochs=1",
                            "--runs-dir", str(tmp_path / "runs"), "--json"], capture_output=True, text=True, timeout=300)
     assert best.returncode == 0, best.stderr
+
+
+def test_depth_through_repeat_and_a_timeout(cli, write, tmp_path):
+    text = """
+    vars: {depth: 1}
+    data: {source: iris}
+    model:
+      - repeat: {times: "${vars.depth}", layers: [{linear: 8}, relu]}
+      - linear: auto
+    train: {epochs: 1, batch_size: 16}
+    search:
+      trials: 200
+      timeout: 3
+      sampler: random
+      objective: {metric: val.loss}
+      space:
+        vars.depth: {low: 1, high: 3}
+        train.optimizer.lr: {low: 0.001, high: 0.1, log: true}
+    """
+    s = tune(cli, write("d.yaml", text), tmp_path)
+    assert 1 <= s["trials"] < 200  # the timeout ended the search
+    depths = {r["vars.depth"] for r in s["leaderboard"]}
+    assert depths <= {1, 2, 3}
+    for r in s["leaderboard"]:
+        recipe = (Path(r["run"]) / "recipe.yaml").read_text()
+        assert f"times: {r['vars.depth']}" in recipe
+    if s["counts"]["complete"] >= 5:
+        assert set(s["importances"]) == {"vars.depth", "train.optimizer.lr"}
