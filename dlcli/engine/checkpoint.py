@@ -1,7 +1,9 @@
-"""Checkpoints: safetensors weights plus a training-state file, both written atomically.
+"""Checkpoints, written atomically: `best.safetensors` (the weights eval and export use) and
+`last.state.safetensors`, ONE file holding the weights with the optimizer, schedule, RNG and
+loop state, so a kill at any moment leaves a state that resumes exactly.
 
-Nothing goes through pickle: weights are safetensors, and so is the state (optimizer, schedule,
-RNG, counters), with its non-tensor parts as JSON (see statefile.py).
+Nothing goes through pickle: both are safetensors, the state's non-tensor parts as JSON in its
+metadata (see statefile.py).
 """
 from __future__ import annotations
 
@@ -30,15 +32,14 @@ def weights_blob(model: Any, epoch: int | str = "") -> bytes:
     return save(tensors, metadata={"epoch": str(epoch)})
 
 
-def save(run: Path, tags: tuple[str, ...], model: Any, state: dict | None = None, writer: Any = None) -> None:
-    """Write the weights under each tag, and the training state beside the first. With a
-    BackgroundWriter the disk work happens off the training thread."""
-    blob = weights_blob(model, (state or {}).get("epoch", ""))
+def save(run: Path, model: Any, state: dict, best: bool, writer: Any = None) -> None:
+    """The best weights when `best`, then the last training state (weights included). With a
+    BackgroundWriter the disk work happens off the training thread, in this order, so the best
+    file on disk is never older than the last state."""
     write = writer.write if writer is not None else write_atomic
-    if state is not None:
-        write(state_path(run, tags[0]), statefile.pack(state))
-    for tag in tags:
-        write(weights_path(run, tag), blob)
+    if best:
+        write(weights_path(run, "best"), weights_blob(model, state.get("epoch", "")))
+    write(state_path(run, "last"), statefile.pack(state))
 
 
 def load_weights(run: Path, tag: str, model: Any) -> None:

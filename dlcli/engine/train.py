@@ -41,7 +41,7 @@ def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopStat
     session = build_session(resolved, rundir.read_splits(run))
     if overrides:
         write_atomic(run / "recipe.yaml", dump(resolved.doc))
-    checkpoint.load_weights(run, "last", session.model)
+    session.model.load_state_dict(saved["model"])
     session.optimizer.load_state_dict(saved["optimizer"])
     session.scheduler.load_state_dict(saved["scheduler"])
     restore_rng(saved["rng"], session.gen)
@@ -94,16 +94,16 @@ class EpochEnd:
         stop = self.patience is not None and state.stale >= self.patience
         if stop:
             state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
-        tags = ("last", "best") if better else ("last",)
-        checkpoint.save(self.run, tags, self.s.model, self.training_state(state), self.writer)
-        rundir.append_metrics(self.run, record)
+        rundir.append_metrics(self.run, record)  # before the state: a resume trims lines past it
+        checkpoint.save(self.run, self.s.model, self.training_state(state), better, self.writer)
         self.reporter.epoch(record, better)
         if self.hook is not None:  # e.g. a search's pruner; it may raise StopTraining
             self.hook(record)
         return stop
 
     def training_state(self, state: LoopState) -> dict:
-        return {"epoch": state.epoch, "loop": asdict(state), "optimizer": self.s.optimizer.state_dict(),
+        model = {k: v.detach().to("cpu") for k, v in self.s.model.state_dict().items()}  # packed right away
+        return {"epoch": state.epoch, "loop": asdict(state), "model": model, "optimizer": self.s.optimizer.state_dict(),
                 "scheduler": self.s.scheduler.state_dict(), "rng": rng_state(self.s.gen)}
 
 

@@ -20,7 +20,7 @@ def test_run_directory_describes_itself(cli, write, tmp_path):
     run = Path(record["run"])
     assert run == tmp_path / "runs" / "tiny" / "0001"
     for name in ("recipe.yaml", "run.json", "metrics.jsonl", "splits.json", "checkpoints/best.safetensors",
-                 "checkpoints/last.safetensors", "checkpoints/last.state.safetensors"):
+                 "checkpoints/last.state.safetensors"):
         assert (run / name).is_file(), name
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
