@@ -19,13 +19,16 @@ def train(
     json: Json = False,
 ) -> None:
     """Train a recipe into a new run directory, or continue an interrupted run with --resume."""
+    from dlcli.data.splits import describe_leakage, leaked
     from dlcli.engine.train import run_training
     from dlcli.errors import UsageError
-    from dlcli.report.console import TrainReporter, console, metrics_table, print_json
+    from dlcli.report.console import TrainReporter, console, err_console, metrics_table, print_json
 
     if (recipe is None) == (resume is None):
         raise UsageError("give a recipe to train, or --resume RUN_DIR (not both)")
     record = run_training(recipe, resume, set_ or [], runs_dir, TrainReporter(quiet=json))
+    if leaked(record.get("leakage")):  # check.leakage: warn (error stopped the run, off recorded none)
+        err_console().print(f"warning: {describe_leakage(record['leakage'])}", soft_wrap=True)
     if json:
         print_json(record)
         return

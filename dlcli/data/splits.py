@@ -2,6 +2,10 @@
 
 Sizes are rounded cumulatively (test first, then val), so each part is within one sample of
 its ratio and the parts always sum to N. scikit-learn is imported only for a stratified split.
+
+The hash method assigns each sample by a seeded hash of its features instead: the assignment
+does not depend on row order, survives appended rows, and puts exact duplicates together; part
+sizes then match the ratios only in expectation. `leakage` counts exact duplicates across parts.
 """
 from __future__ import annotations
 
@@ -15,10 +19,18 @@ from dlcli.data.base import SourceError, TaskName
 PARTS = ("train", "val", "test")
 
 
-def split_sizes(n: int, train: float, val: float, test: float) -> tuple[int, int, int]:
-    """(n_train, n_val, n_test) for ratios that are >= 0 and sum to 1."""
+PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
+CHUNK = 4096  # rows converted to float32 at a time, so hashing a large dataset does not copy it whole
+
+
+def check_ratios(train: float, val: float, test: float) -> None:
     if min(train, val, test) < 0 or abs(train + val + test - 1.0) > 1e-6:
         raise ValueError(f"split ratios must be >= 0 and sum to 1, got train {train}, val {val}, test {test}")
+
+
+def split_sizes(n: int, train: float, val: float, test: float) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) for ratios that are >= 0 and sum to 1."""
+    check_ratios(train, val, test)
     n_test = round(test * n)
     n_val = round((test + val) * n) - n_test
     return n - n_test - n_val, n_val, n_test
@@ -77,3 +89,76 @@ def splits_digest(splits: dict[str, np.ndarray]) -> str:
         h.update(f"{name}:{len(idx)}:".encode())
         h.update(idx.tobytes())
     return h.hexdigest()
+
+
+def row_digests(x: np.ndarray) -> list[bytes]:
+    """A 16-byte blake2b digest of each sample's features, as little-endian float32 bytes.
+
+    float32 so the digest does not depend on the dtype a source happened to produce; adding 0.0
+    turns -0.0 into 0.0, which compare equal but differ in their bytes.
+    """
+    x = np.asarray(x)
+    rows = x.reshape(len(x), int(np.prod(x.shape[1:], dtype=np.int64)))
+    out: list[bytes] = []
+    for start in range(0, len(rows), CHUNK):
+        block = (rows[start:start + CHUNK].astype(np.float32) + np.float32(0.0)).astype("<f4", copy=False)
+        out.extend(hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in block)
+    return out
+
+
+def unit_fractions(digests: Sequence[bytes], seed: int) -> np.ndarray:
+    """One uniform number in [0, 1) per digest: fixed for a seed, independent across seeds."""
+    salt = f"dlcli-split:{seed}:".encode()  # the seed picks a different, equally stable assignment
+    keys = b"".join(hashlib.blake2b(salt + d, digest_size=8).digest() for d in digests)
+    top53 = np.frombuffer(keys, dtype=">u8") >> np.uint64(11)  # 53 bits: exact in a float64
+    return top53.astype(np.float64) * 2.0**-53
+
+
+def hash_indices(x: np.ndarray, train: float, val: float, test: float, seed: int) -> dict[str, np.ndarray]:
+    """Disjoint sorted int64 index arrays {train, val, test}, each sample placed by its content.
+
+    A sample's part depends only on its features and the seed, never on the other rows, so
+    reordering rows or appending new ones leaves every old sample where it was; sizes follow the
+    ratios in expectation only. Not stratified.
+    """
+    check_ratios(train, val, test)
+    u = unit_fractions(row_digests(x), seed)
+    # test == 0 must leave test empty even when the ratios' float sum falls just short of 1
+    in_val = (u < train + val) | (test == 0)
+    part = np.where(u < train, 0, np.where(in_val, 1, 2))
+    return {name: np.flatnonzero(part == i).astype(np.int64) for i, name in enumerate(PARTS)}
+
+
+def leakage(x: np.ndarray, indices: dict[str, np.ndarray], examples: int = 5) -> dict:
+    """Exact-duplicate samples across parts: {"train_val": n, "train_test": n, "val_test": n, "examples": [...]}.
+
+    "a_b" counts the samples of part b whose features also occur in part a (a val sample that
+    is in train is the leak); examples are up to `examples` {a: row, b: row} pairs of dataset rows.
+    """
+    digests = row_digests(x)
+    report: dict = {}
+    found: list[dict] = []
+    for a, b in PAIRS:
+        first: dict[bytes, int] = {}
+        for i in indices.get(a, ()):
+            first.setdefault(digests[i], int(i))
+        hits = [(first[digests[j]], int(j)) for j in indices.get(b, ()) if digests[j] in first]
+        report[f"{a}_{b}"] = len(hits)
+        found += [{a: i, b: j} for i, j in hits[:max(examples - len(found), 0)]]
+    return {**report, "examples": found}
+
+
+def leaked(report: Optional[dict]) -> int:
+    """The pair counts summed (0 for no report): non-zero when any split shares a sample with another.
+
+    A test sample found in both train and val counts once per pair, so this is not a sample count.
+    """
+    return sum(report[f"{a}_{b}"] for a, b in PAIRS) if report else 0
+
+
+def describe_leakage(report: dict) -> str:
+    """One line: the count per pair of parts and one example pair of rows."""
+    counts = ", ".join(f"{a}/{b} {report[f'{a}_{b}']}" for a, b in PAIRS)
+    eg = report["examples"][0] if report.get("examples") else None
+    example = f" (e.g. {' = '.join(f'{k} row {v}' for k, v in eg.items())})" if eg else ""
+    return f"exact-duplicate samples across splits: {counts}{example}"

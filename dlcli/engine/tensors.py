@@ -23,6 +23,7 @@ class RunData:
     scale: np.ndarray
     y_shift: Optional[np.ndarray] = None  # regression targets are standardised for training too
     y_scale: Optional[np.ndarray] = None
+    leakage: Optional[dict] = None  # exact duplicates across a fresh split; None when off or reused
     x: dict = field(default_factory=dict)  # split -> normalised device tensor
     y: dict = field(default_factory=dict)  # split -> target device tensor
 
@@ -40,10 +41,12 @@ def load_dataset(resolved: Any) -> Any:
 
 def make_splits(resolved: Any, dataset: Any) -> dict:
     from dlcli.data.base import SourceError
-    from dlcli.data.splits import split_indices
+    from dlcli.data.splits import hash_indices, split_indices
     from dlcli.errors import UsageError
 
     s = resolved.recipe.data.split
+    if s.method == "hash":  # by content alone, so `stratify` does not apply
+        return hash_indices(dataset.x, s.train, s.val, s.test, resolved.recipe.seed)
     try:
         return split_indices(dataset.y, resolved.task, s.train, s.val, s.test, s.stratify, resolved.recipe.seed,
                              classes=dataset.info.classes)
@@ -52,20 +55,35 @@ def make_splits(resolved: Any, dataset: Any) -> dict:
 
 
 def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = None) -> RunData:
-    """Load the data, split it (or reuse `indices`), fit normalisation on train, move to device."""
+    """Load the data, split it (or reuse `indices`), fit normalisation on train, move to device.
+
+    A fresh split also gets its leakage report; reused indices were checked when first made.
+    """
     from dlcli.data import normalizers
     from dlcli.data.splits import splits_digest
 
     dataset = load_dataset(resolved)
-    indices = indices if indices is not None else make_splits(resolved, dataset)
+    fresh = indices is None
+    indices = make_splits(resolved, dataset) if fresh else indices
     x_train = dataset.x[indices["train"]]
     shift, scale = normalizers.get(resolved.recipe.data.normalize)().fit(x_train, dataset.info.layout)
-    data = RunData(dataset, indices, splits_digest(indices), np.asarray(shift, np.float32), np.asarray(scale, np.float32))
+    data = RunData(dataset, indices, splits_digest(indices), np.asarray(shift, np.float32), np.asarray(scale, np.float32),
+                   leakage=leakage_report(resolved, dataset, indices) if fresh else None)
     if resolved.task == "regression" and resolved.recipe.data.normalize != "none":
         data.y_shift, data.y_scale = target_stats(dataset.y[indices["train"]])
     for split in SPLITS:
         data.x[split], data.y[split] = to_device(data, split, device, task)
     return data
+
+
+def leakage_report(resolved: Any, dataset: Any, indices: dict) -> Optional[dict]:
+    """Exact-duplicate samples across the splits, or None with `check.leakage: off`."""
+    from dlcli.data.splits import leakage
+
+    check = resolved.recipe.check
+    if check is not None and check.leakage == "off":
+        return None
+    return leakage(dataset.x, indices)
 
 
 def target_stats(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 from dlcli.engine import checkpoint
 from dlcli.engine.loop import Diverged, LoopState, StopTraining, fit
 from dlcli.engine.setup import Session, build_session
-from dlcli.errors import RunFailed
+from dlcli.errors import RunFailed, UsageError
 from dlcli.fsio import BackgroundWriter, write_atomic, write_json
 from dlcli.recipe.check import load_recipe
 from dlcli.recipe.yamlio import dump
@@ -27,11 +27,23 @@ def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional
     """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
     resolved = load_recipe(recipe, overrides)
     session = build_session(resolved)
+    refuse_leakage(resolved, session.data.leakage)  # before the run directory: a refusal leaves nothing behind
     run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
     rundir.write_splits(run, session.data.indices, session.data.digest)
     write_json(run / "run.json", base_record(run, session, recipe))
     return run, session, LoopState()
+
+
+def refuse_leakage(resolved: Any, report: Optional[dict]) -> None:
+    """With `check.leakage: error`, exact duplicates across the splits stop the run (exit 2)."""
+    from dlcli.data.splits import describe_leakage, leaked
+
+    check = resolved.recipe.check
+    if check is None or check.leakage != "error" or not leaked(report):
+        return
+    raise UsageError(f"{resolved.path}: check.leakage: {describe_leakage(report)}; remove the duplicates, use "
+                     f"`data.split.method: hash` so duplicates share a split, or set check.leakage: warn")
 
 
 def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopState]:
@@ -62,6 +74,7 @@ def base_record(run: Path, s: Session, recipe: Path) -> dict:
         "data": {"digest": s.data.dataset.digest(), "samples": len(s.data.dataset), "input_shape": list(info.input_shape),
                  "classes": info.classes, "layout": info.layout},
         "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
+        "leakage": s.data.leakage,
         "parameters": count_params(s.net),
     }
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
 
 Component = Union[str, dict[str, Any]]  # `adamw` or `{name: adamw, lr: 1e-3}`
 TaskName = Literal["classification", "regression"]
@@ -24,6 +25,9 @@ class Split(Strict):
     val: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.1, ge=0, le=1)
     stratify: bool = True
+    method: Literal["random", "hash"] = Field(
+        "random", description="random: seeded shuffle (stratified when `stratify`); hash: each sample by a seeded hash "
+        "of its features, stable under row order and appended rows, never stratified")
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> "Split":
@@ -136,6 +140,13 @@ class Export(Strict):
 class Check(Strict):
     metrics: list[str] = Field(default_factory=list, description="metrics a CI check must reproduce")
     tolerance: NonNegativeFloat = 0.0
+    leakage: Literal["warn", "error", "off"] = Field(
+        "warn", description="exact-duplicate samples across train/val/test: warn, error (before training) or off")
+
+    @field_validator("leakage", mode="before")
+    @classmethod
+    def _off_is_false(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
 
 
 class Recipe(Strict):
