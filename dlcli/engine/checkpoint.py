@@ -42,6 +42,12 @@ def save(run: Path, model: Any, state: dict, best: bool, writer: Any = None) -> 
     write(state_path(run, "last"), statefile.pack(state))
 
 
+def remove_partial_writes(run: Path) -> None:
+    """Temp files of writes that a kill cut short (write_atomic cleans up after any other end)."""
+    for tmp in (Path(run) / "checkpoints").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def load_weights(run: Path, tag: str, model: Any) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file

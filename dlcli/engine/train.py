@@ -47,17 +47,24 @@ def refuse_leakage(resolved: Any, report: Optional[dict]) -> None:
 
 
 def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopState]:
+    """Continue from the last training state; a run killed before its first one starts over
+    from epoch 1 on its saved split, which ends exactly where an uninterrupted run would."""
     run = rundir.open_run(run_dir)
-    saved = checkpoint.load_state(run, "last")
+    if not (run / "splits.json").is_file():
+        raise UsageError(f"{run} stopped before its data was split: nothing to resume; train the recipe again")
     resolved = load_recipe(run / "recipe.yaml", overrides)
     session = build_session(resolved, rundir.read_splits(run))
     if overrides:
         write_atomic(run / "recipe.yaml", dump(resolved.doc))
-    session.model.load_state_dict(saved["model"])
-    session.optimizer.load_state_dict(saved["optimizer"])
-    session.scheduler.load_state_dict(saved["scheduler"])
-    restore_rng(saved["rng"], session.gen)
-    state = LoopState(**saved["loop"])
+    checkpoint.remove_partial_writes(run)
+    state = LoopState()
+    if checkpoint.state_path(run, "last").is_file():
+        saved = checkpoint.load_state(run, "last")
+        session.model.load_state_dict(saved["model"])
+        session.optimizer.load_state_dict(saved["optimizer"])
+        session.scheduler.load_state_dict(saved["scheduler"])
+        restore_rng(saved["rng"], session.gen)
+        state = LoopState(**saved["loop"])
     rundir.truncate_metrics(run, state.epoch)
     return run, session, state
 

@@ -86,8 +86,16 @@ def truncate_metrics(run: Path, last_epoch: int) -> None:
     path = run / "metrics.jsonl"
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line).get("epoch", 0) <= last_epoch]
+    keep = [line for line in path.read_text().splitlines() if _epoch_of(line) <= last_epoch]
     write_atomic(path, "".join(line + "\n" for line in keep))
+
+
+def _epoch_of(line: str) -> float:
+    """A line's epoch; a line cut short by a crash counts as past every checkpoint."""
+    try:
+        return json.loads(line).get("epoch", 0)
+    except ValueError:
+        return float("inf")
 
 
 def read_metrics(run: Path) -> list[dict]:

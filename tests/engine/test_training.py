@@ -172,3 +172,13 @@ def test_sequence_models_train_from_npz(cli, write, tmp_path):
         r = cli("train", recipe, "--runs-dir", tmp_path / "runs", "--json")
         assert r.code == 0, r.err
         assert json.loads(r.out)["data"]["input_shape"] == [12, 3]
+
+
+def test_resume_ignores_a_metrics_line_cut_short(cli, write, tmp_path):
+    record = train(cli, write("tiny.yaml", TINY), tmp_path)
+    run = Path(record["run"])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "train.lo')  # a crash in the middle of a line
+    r = cli("train", "--resume", run, "--json")
+    assert r.code == 0, r.err
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
