@@ -17,6 +17,7 @@ benchmarks/RESULTS.md. Internal: `inference.py --worker ENGINE RUN BATCH THREADS
 """
 from __future__ import annotations
 
+from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import contextlib
 import json
@@ -80,16 +81,6 @@ def time_calls(call, seconds: float, min_calls: int = 50) -> list[int]:
         call()
         times.append(time.perf_counter_ns() - t)
     return times
-
-
-def busy_seconds() -> float:
-    """CPU seconds spent by everything on the machine so far (all cores; 0 where /proc is missing)."""
-    try:
-        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def worker(engine: str, run: Path, batch: int, threads: int, seconds: float) -> None:

@@ -21,6 +21,7 @@ Each timing also records the CPU other processes used meanwhile (from /proc/stat
 """
 from __future__ import annotations
 
+from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import contextlib
 import os
@@ -44,16 +45,6 @@ TARGET_EPOCH_RATIO, TARGET_POINTS = 0.5, 0.5
 
 
 # --- timing with the machine's other load measured ------------------------------------------------
-
-def busy_seconds() -> float:
-    """CPU seconds spent by everything on the machine so far (all cores; 0 where /proc is missing)."""
-    try:
-        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
 
 def own_seconds() -> float:
     t = os.times()  # this process and its joined children (the worker processes)

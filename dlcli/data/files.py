@@ -169,21 +169,30 @@ def csv_features(t: Table, a: CsvArgs) -> tuple[list[int], list[str]]:
     return [t.column(n, "features") for n in names], names
 
 
-def csv_matrix(t: Table, cols: list[int], names: list[str]) -> np.ndarray:
-    """The feature columns as float32 (N, F); the first non-numeric cell is an error."""
+def numeric_cells(t: Table, cols: list[int]) -> tuple[Optional[np.ndarray], Optional[tuple[int, int, int]]]:
+    """(float32 (N, F), None), or (None, (row index, line, column)) of the first cell, in file
+    order, that is not a finite number. Shared with `dlcli predict`, which words its own error."""
     try:
         x = np.array([[row[c] for c in cols] for row in t.rows], dtype=np.float64)
         if np.isfinite(x).all():
-            return x.astype(np.float32)
+            return x.astype(np.float32), None
     except ValueError:
-        pass  # locate the culprit below, in file order
-    for row, line in zip(t.rows, t.lines):
-        for c, name in zip(cols, names):
+        pass  # locate the culprit below
+    for i, (row, line) in enumerate(zip(t.rows, t.lines)):
+        for c in cols:
             if parse_numbers([row[c]]) is None:
-                raise SourceError(
-                    f"feature column '{name}' must be numeric, but line {line} has {row[c]!r}; "
-                    "list the columns to use in `features` to leave it out", "features")
+                return None, (i, line, c)
     raise AssertionError("unreachable: a cell failed to parse as a whole but not alone")
+
+
+def csv_matrix(t: Table, cols: list[int], names: list[str]) -> np.ndarray:
+    """The feature columns as float32 (N, F); the first non-numeric cell is an error."""
+    x, bad = numeric_cells(t, cols)
+    if bad is None:
+        return x
+    _, line, c = bad
+    raise SourceError(f"feature column '{names[cols.index(c)]}' must be numeric, but line {line} has "
+                      f"{t.rows[bad[0]][c]!r}; list the columns to use in `features` to leave it out", "features")
 
 
 @sources.register("csv")

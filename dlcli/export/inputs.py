@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from dlcli.data.base import SourceError
-from dlcli.data.files import ImageFolderArgs, Table, decode_images, parse_numbers, read_table
+from dlcli.data.files import ImageFolderArgs, Table, decode_images, numeric_cells, parse_numbers, read_table
 from dlcli.errors import UsageError
 from dlcli.registry import closest
 
@@ -109,18 +109,11 @@ def numeric_columns(t: Table, size: int) -> list[int]:
 
 def csv_values(t: Table, cols: list[int]) -> np.ndarray:
     """The chosen columns as float32 (N, F); the first cell that is not a finite number is named."""
-    try:
-        x = np.array([[row[c] for c in cols] for row in t.rows], dtype=np.float64)
-        if np.isfinite(x).all():
-            return x.astype(np.float32)
-    except ValueError:
-        pass  # locate the culprit below, in file order
-    for i, (row, line) in enumerate(zip(t.rows, t.lines)):
-        for c in cols:
-            if parse_numbers([row[c]]) is None:
-                raise UsageError(f"{t.path}, row {i} (line {line}), column '{t.header[c]}': "
-                                 f"{row[c]!r} is not a finite number")
-    raise AssertionError("unreachable: the table failed to parse as a whole but every cell parses")
+    x, bad = numeric_cells(t, cols)
+    if bad is None:
+        return x
+    i, line, c = bad
+    raise UsageError(f"{t.path}, row {i} (line {line}), column '{t.header[c]}': {t.rows[i][c]!r} is not a finite number")
 
 
 # ---------------------------------------------------------------------------------- npz, npy
