@@ -1,7 +1,7 @@
 """Everything a training run needs, built from a checked recipe: device, data, model, optimiser."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from dlcli.components import split_component
@@ -25,6 +25,7 @@ class Session:
     schedule_args: Any = None
     stepper: Any = None
     augment: Optional[Callable] = None
+    determinism: dict = field(default_factory=dict)  # what train.deterministic / threads put in force
 
     @property
     def net(self) -> Any:
@@ -70,12 +71,13 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
     from dlcli.engine.device import autocast_dtype, autocaster, pick_device
     from dlcli.engine.pipeline import make_pipeline
     from dlcli.nn.model import build_model
-    from dlcli.repro.seed import seed_everything
+    from dlcli.repro.seed import configure_determinism, seed_everything
     from dlcli.tasks import tasks
     from dlcli.tasks.losses import losses
 
     r, t = resolved.recipe, resolved.recipe.train
     device = pick_device(t.device)
+    determinism = configure_determinism(t.deterministic, t.threads)
     gen = seed_everything(r.seed, device)
     task = tasks.get(resolved.task)()
     data = prepare(resolved, device, task, indices)
@@ -86,7 +88,7 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
     loss_entry, loss_args = component(t.loss or task.default_loss, losses)
     autocast = autocaster(device, autocast_dtype(device, t.precision))
     s = Session(resolved, device, task, data, model, loss_entry.make(loss_args),
-                t.metrics or task.default_metrics, autocast, gen)
+                t.metrics or task.default_metrics, autocast, gen, determinism=determinism)
     if for_training:
         attach_optimizer(s)
     return s

@@ -19,7 +19,7 @@ from dlcli.fsio import BackgroundWriter, write_atomic, write_json
 from dlcli.recipe.check import load_recipe
 from dlcli.recipe.yamlio import dump
 from dlcli.repro import rundir
-from dlcli.repro.seed import restore_rng, rng_state
+from dlcli.repro.seed import nondeterministic_op, restore_rng, rng_state
 from dlcli.tasks.metrics import direction
 
 
@@ -82,7 +82,7 @@ def base_record(run: Path, s: Session, recipe: Path) -> dict:
                  "classes": info.classes, "layout": info.layout},
         "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
         "leakage": s.data.leakage,
-        "parameters": count_params(s.net),
+        "parameters": count_params(s.net), "determinism": s.determinism,
     }
 
 
@@ -157,6 +157,13 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional
         kept = "the best checkpoint is kept" if state.best_epoch else "no checkpoint was written"
         update_record(run, status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
         raise RunFailed(f"{e}; training stopped ({kept}) in {run}") from None
+    except RuntimeError as e:
+        op = nondeterministic_op(e)
+        if op is None:
+            raise
+        update_record(run, status="failed", stop_reason=f"no deterministic implementation: {op}")
+        raise RunFailed(f"train.deterministic is on, but {op} has no deterministic implementation on "
+                        f"{s.device.type}; change that layer, or set train.deterministic: false") from None
     except KeyboardInterrupt:
         update_record(run, status="interrupted", epochs_completed=state.epoch)
         reporter.interrupted(run, state.epoch)

@@ -67,6 +67,9 @@ class Train(Strict):
     l2: NonNegativeFloat = Field(0.0, description="L2 penalty on weights, added to the loss")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    deterministic: bool = Field(False, description="deterministic algorithms only (cuDNN and cuBLAS too); "
+                                "an operation without one stops the run, named")
+    threads: Optional[PositiveInt] = Field(None, description="torch CPU threads; fix it for reproducible CPU runs")
 
 
 Number = Union[int, float]  # ints stay ints: {low: 1, high: 4} searches integers

@@ -34,3 +34,30 @@ def restore_rng(state: dict, gen: Any) -> None:
     gen.set_state(state["generator"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def configure_determinism(deterministic: bool, threads: int | None) -> dict:
+    """Apply train.deterministic and train.threads process-wide; return what is in force.
+
+    CUBLAS_WORKSPACE_CONFIG must be set before the first cuBLAS call for deterministic GEMMs.
+    """
+    import os
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = False
+    return {"deterministic": deterministic, "threads": torch.get_num_threads()}
+
+
+def nondeterministic_op(error: BaseException) -> str | None:
+    """The operation named by torch's error for an op without a deterministic implementation."""
+    text = str(error)
+    if "deterministic implementation" not in text:
+        return None
+    return text.split(" does not have")[0].strip() or text.splitlines()[0]

@@ -182,3 +182,39 @@ def test_resume_ignores_a_metrics_line_cut_short(cli, write, tmp_path):
     r = cli("train", "--resume", run, "--json")
     assert r.code == 0, r.err
     assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_deterministic_mode_and_fixed_threads_are_recorded(cli, write, tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        recipe = write("d.yaml", TINY.replace("epochs: 2", "epochs: 2\n  deterministic: true\n  threads: 1"))
+        a = train(cli, recipe, tmp_path / "a")
+        assert a["determinism"] == {"deterministic": True, "threads": 1}
+        assert torch.are_deterministic_algorithms_enabled()
+        b = train(cli, recipe, tmp_path / "b")
+        assert a["weights"]["sha256"] == b["weights"]["sha256"]
+        c = train(cli, write("t.yaml", TINY), tmp_path / "c")
+        assert c["determinism"]["deterministic"] is False and not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
+
+
+def test_an_op_without_a_deterministic_implementation_is_named(cli, write, tmp_path, monkeypatch):
+    from dlcli.tasks.base import Supervised
+
+    def refuse(self, *args):
+        raise RuntimeError("index_add_cuda_ does not have a deterministic implementation, but you set "
+                           "'torch.use_deterministic_algorithms(True)'.")
+
+    monkeypatch.setattr(Supervised, "train_step", refuse)
+    r = cli("train", write("d.yaml", TINY.replace("epochs: 2", "epochs: 2\n  deterministic: true")), "--runs-dir", tmp_path)
+    try:
+        msg = " ".join(r.err.split())
+        assert r.code == 1 and "index_add_cuda_ has no deterministic implementation" in msg and "Traceback" not in r.err
+    finally:
+        import torch
+
+        torch.use_deterministic_algorithms(False)
