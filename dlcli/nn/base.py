@@ -106,7 +106,7 @@ class Context:
         return build_sequential(nodes, self)
 
 
-def parse_item(item: Any, path: Path) -> tuple[str, dict]:
+def parse_item(item: Any) -> tuple[str, dict]:
     """A layer item -> (name, args): `relu`, `{linear: 10}`, `{conv2d: {out: 8}}`."""
     if isinstance(item, str):
         layers.get(item)
@@ -126,7 +126,7 @@ def parse_item(item: Any, path: Path) -> tuple[str, dict]:
 
 def plan_item(item: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Shape, Node | None]:
     try:
-        name, raw = parse_item(item, path)
+        name, raw = parse_item(item)
     except UnknownName as e:
         ctx.problems.append(Problem(path, e.message, e.suggestion))
         return None, None

@@ -30,7 +30,6 @@ class Resolved:
     info: Any  # DataInfo
     plan: Any  # ModelPlan
     task: str
-    loss: Any  # the Loss entry
 
     @property
     def base(self) -> FsPath:
@@ -109,7 +108,7 @@ def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
     return loss
 
 
-def check_metrics(doc: dict, task: str, loss: Any, problems: list[Problem]) -> None:
+def check_metrics(doc: dict, task: str, problems: list[Problem]) -> None:
     from dlcli.tasks import tasks
     from dlcli.tasks.metrics import metrics
 
@@ -294,7 +293,7 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     task = doc.get("task") if doc.get("task") in ("classification", "regression") else (info.task if info else None)
     loss = check_training(doc, task, problems) if task else None
     if task:
-        check_metrics(doc, task, loss, problems)
+        check_metrics(doc, task, problems)
     check_data_extras(doc, info, problems)
     plan = check_network(doc, info, loss, problems)
     check_consistency(doc, loss, plan, problems)
@@ -303,4 +302,4 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
         locate(problems, marks, str(path))
         raise RecipeError(sorted(problems, key=_position), str(path))
     resolve_paths(doc, args, path.parent)
-    return Resolved(recipe, doc, path, info, plan, task, loss)
+    return Resolved(recipe, doc, path, info, plan, task)

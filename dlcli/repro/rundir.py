@@ -96,8 +96,3 @@ def _epoch_of(line: str) -> float:
         return json.loads(line).get("epoch", 0)
     except ValueError:
         return float("inf")
-
-
-def read_metrics(run: Path) -> list[dict]:
-    path = Path(run) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []

@@ -42,7 +42,3 @@ def grid(space: dict[str, Distribution]) -> dict[str, list]:
             values = np.arange(d.low, d.high + d.step / 2, d.step)
             axes[name] = [int(v) for v in values] if d.is_int else [float(v) for v in values]
     return axes
-
-
-def grid_size(space: dict[str, Distribution]) -> int:
-    return int(np.prod([len(v) for v in grid(space).values()])) if space else 0
