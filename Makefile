@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python benchmarks/train_loop.py
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/check.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

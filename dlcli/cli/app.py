@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from dlcli.cli import evaluate, export, inspect, listing, predict, recipes, train, tune, validate
+from dlcli.cli import check, evaluate, export, inspect, listing, lock, predict, recipes, train, tune, validate
 
 app = typer.Typer(
     name="dlcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -27,6 +27,8 @@ app.command("eval", epilog=evaluate.EXAMPLE)(evaluate.eval_run)
 app.command(epilog=export.EXAMPLE)(export.export)
 app.command(epilog=predict.EXAMPLE)(predict.predict)
 app.command(epilog=tune.EXAMPLE)(tune.tune)
+app.command(epilog=lock.EXAMPLE)(lock.lock)
+app.command(epilog=check.EXAMPLE)(check.check)
 app.command(epilog=inspect.SCHEMA_EXAMPLE)(inspect.schema)
 app.command("ls", epilog=listing.EXAMPLE)(listing.ls)
 app.command(epilog=listing.DOCTOR_EXAMPLE)(listing.doctor)

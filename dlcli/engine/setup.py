@@ -65,8 +65,10 @@ def component(value: Any, registry: Any) -> tuple[Any, Any]:
     return entry, entry.Args(**args)
 
 
-def build_session(resolved: Any, indices: Optional[dict] = None, for_training: bool = True) -> Session:
-    """Seeded, on its device, with data split and normalised; optimizer only `for_training`."""
+def build_session(resolved: Any, indices: Optional[dict] = None, for_training: bool = True,
+                  deterministic: bool = False) -> Session:
+    """Seeded, on its device, with data split and normalised; optimizer only `for_training`.
+    `deterministic` is the default for a recipe that leaves train.deterministic unset."""
     import dlcli.tasks  # noqa: F401
     from dlcli.engine.device import autocast_dtype, autocaster, pick_device
     from dlcli.engine.pipeline import make_pipeline
@@ -77,7 +79,7 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
 
     r, t = resolved.recipe, resolved.recipe.train
     device = pick_device(t.device)
-    determinism = configure_determinism(t.deterministic, t.threads)
+    determinism = configure_determinism(deterministic if t.deterministic is None else t.deterministic, t.threads)
     gen = seed_everything(r.seed, device)
     task = tasks.get(resolved.task)()
     data = prepare(resolved, device, task, indices)

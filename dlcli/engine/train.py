@@ -23,10 +23,11 @@ from dlcli.repro.seed import nondeterministic_op, restore_rng, rng_state
 from dlcli.tasks.metrics import direction
 
 
-def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional[Path] = None) -> tuple[Path, Session, LoopState]:
+def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional[Path] = None,
+          deterministic: bool = False) -> tuple[Path, Session, LoopState]:
     """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
     resolved = load_recipe(recipe, overrides)
-    session = build_session(resolved)
+    session = build_session(resolved, deterministic=deterministic)
     refuse_leakage(resolved, session.data.leakage)  # before the run directory: a refusal leaves nothing behind
     run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
@@ -53,7 +54,8 @@ def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopStat
     if not (run / "splits.json").is_file():
         raise UsageError(f"{run} stopped before its data was split: nothing to resume; train the recipe again")
     resolved = load_recipe(run / "recipe.yaml", overrides)
-    session = build_session(resolved, rundir.read_splits(run))
+    was = rundir.read_json(run / "run.json").get("determinism", {}) if (run / "run.json").is_file() else {}
+    session = build_session(resolved, rundir.read_splits(run), deterministic=bool(was.get("deterministic")))
     if overrides:
         write_atomic(run / "recipe.yaml", dump(resolved.doc))
     checkpoint.remove_partial_writes(run)
@@ -71,13 +73,13 @@ def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopStat
 
 def base_record(run: Path, s: Session, recipe: Path) -> dict:
     from dlcli.nn.model import count_params
-    from dlcli.repro.env import device_info, git_commit, versions
+    from dlcli.repro.env import device_info, environment, git_commit, versions
 
     r, info = s.resolved.recipe, s.data.dataset.info
     return {
         "name": r.name, "run": str(run), "recipe": str(recipe), "created": datetime.now(timezone.utc).isoformat(),
         "status": "running", "seed": r.seed, "task": s.resolved.task, "versions": versions(),
-        "device": device_info(s.device), "git_commit": git_commit(Path(recipe).resolve().parent),
+        "device": device_info(s.device), "environment": environment(s.device, s.determinism), "git_commit": git_commit(Path(recipe).resolve().parent),
         "data": {"digest": s.data.dataset.digest(), "samples": len(s.data.dataset), "input_shape": list(info.input_shape),
                  "classes": info.classes, "layout": info.layout},
         "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
@@ -185,12 +187,14 @@ def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
 
 
 def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,
-                 reporter: Any, run_dir: Optional[Path] = None, hook: Optional[Callable[[dict], None]] = None) -> dict:
-    """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`."""
+                 reporter: Any, run_dir: Optional[Path] = None, hook: Optional[Callable[[dict], None]] = None,
+                 deterministic: bool = False) -> dict:
+    """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`.
+    `deterministic` is the default where the recipe leaves train.deterministic unset."""
     if resume_dir:
         run, session, state = resume(resume_dir, overrides)
     else:
-        run, session, state = start(recipe, overrides, runs_root, run_dir)
+        run, session, state = start(recipe, overrides, runs_root, run_dir, deterministic)
     record = train(run, session, state, reporter, hook)
     spec = session.resolved.recipe.export
     if spec is not None and spec.onnx is not None:

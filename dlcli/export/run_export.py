@@ -10,6 +10,7 @@ import numpy as np
 import dlcli
 from dlcli.errors import RunFailed
 from dlcli.export import onnx_export as ox
+from dlcli.export.fingerprint import graph_sha256
 from dlcli.export.metadata import ModelCard, scores_kind
 from dlcli.export.parity import check_parity, mismatch_message
 from dlcli.fsio import write_atomic
@@ -71,7 +72,7 @@ def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] =
     seconds = time.perf_counter() - started
     path = Path(out) if out else run / "model.onnx"
     write_atomic(path, blob)
-    report = {"file": str(path), "bytes": len(blob), "opset": produced, "exporter": exporter,
+    report = {"file": str(path), "bytes": len(blob), "graph_sha256": graph_sha256(proto), "opset": produced, "exporter": exporter,
               "notes": notes, "export_seconds": round(seconds, 3)}
     if check:
         report["parity"] = check_parity(model, blob, x, spec.tolerance.atol, spec.tolerance.rtol)

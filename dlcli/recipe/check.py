@@ -121,12 +121,29 @@ def check_metrics(doc: dict, task: str, problems: list[Problem]) -> None:
         elif metrics.get(name).task != task:
             problems.append(Problem(("train", "metrics", i), f"'{name}' is a {metrics.get(name).task} metric, the task is {task}"))
     valid = ["train.loss"]
-    if _val_fraction(doc) > 0:
+    if _split_fraction(doc, "val") > 0:
         valid += ["val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
     for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor")):
         check_monitor(doc, path, valid, problems)
     for path in objective_paths(doc):
         check_monitor(doc, path, valid + ["params"], problems)
+    check_locked_metrics(doc, [n for n in names if n in metrics and metrics.get(n).scalar], problems)
+
+
+def check_locked_metrics(doc: dict, names: list[str], problems: list[Problem]) -> None:
+    """check.metrics name final metrics: <split>.loss or <split>.<metric> of a non-empty split."""
+    try:
+        chosen = lookup(doc, ("check", "metrics"))
+    except (KeyError, TypeError):
+        return
+    splits = ["train"] + [s for s in ("val", "test") if _split_fraction(doc, s) > 0]
+    valid = [f"{s}.{n}" for s in splits for n in ["loss", *names]]
+    keys = list(chosen) if isinstance(chosen, (list, dict)) else []
+    for i, name in enumerate(keys):
+        where = ("check", "metrics", name if isinstance(chosen, dict) else i)
+        if name not in valid:
+            e = UnknownName("metric", str(name), valid)
+            problems.append(Problem(where, f"{e.message.split(';')[0]}: final metrics are {', '.join(valid)}", e.suggestion))
 
 
 def objective_paths(doc: dict) -> list[Path]:
@@ -152,11 +169,11 @@ def check_monitor(doc: dict, path: Path, valid: list[str], problems: list[Proble
                                 (near or [e.suggestion])[0]))
 
 
-def _val_fraction(doc: dict) -> float:
+def _split_fraction(doc: dict, split: str) -> float:
     try:
-        return float(lookup(doc, ("data", "split", "val")))
+        return float(lookup(doc, ("data", "split", split)))
     except (KeyError, TypeError, ValueError):
-        return 0.1  # the schema's default
+        return 0.1  # the schema's default for val and test
 
 
 def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:

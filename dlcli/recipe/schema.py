@@ -67,8 +67,9 @@ class Train(Strict):
     l2: NonNegativeFloat = Field(0.0, description="L2 penalty on weights, added to the loss")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    deterministic: bool = Field(False, description="deterministic algorithms only (cuDNN and cuBLAS too); "
-                                "an operation without one stops the run, named")
+    deterministic: Optional[bool] = Field(
+        None, description="deterministic algorithms only (cuDNN and cuBLAS too); an operation without one stops the "
+        "run, named. Default: off for `dlcli train`, on for `dlcli lock` and `dlcli check`")
     threads: Optional[PositiveInt] = Field(None, description="torch CPU threads; fix it for reproducible CPU runs")
 
 
@@ -140,9 +141,25 @@ class Export(Strict):
     onnx: Optional[Onnx] = None
 
 
+class Tolerance(Strict):
+    """|now - locked| <= atol + rtol * |locked|, the numpy.isclose rule."""
+
+    atol: NonNegativeFloat = 0.0
+    rtol: NonNegativeFloat = 0.0
+
+
+def _atol(v: Any) -> Any:
+    """A bare number is an atol: `tolerance: 0.01`."""
+    return {"atol": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
 class Check(Strict):
-    metrics: list[str] = Field(default_factory=list, description="metrics a CI check must reproduce")
-    tolerance: NonNegativeFloat = 0.0
+    metrics: Optional[Union[list[str], dict[str, Optional[Tolerance]]]] = Field(
+        None, description="final metrics a tolerant check compares, e.g. [test.accuracy] or {test.loss: {rtol: 0.1}}; "
+        "default: every test metric (val when there is no test split)")
+    tolerance: Optional[Tolerance] = Field(
+        None, description="tolerance of every metric without its own; default: atol 0.02 for metrics in [0, 1] "
+        "(accuracy, F1, ...), rtol 0.1 for the others (loss, mse, ...)")
     leakage: Literal["warn", "error", "off"] = Field(
         "warn", description="exact-duplicate samples across train/val/test: warn, error (before training) or off")
 
@@ -150,6 +167,16 @@ class Check(Strict):
     @classmethod
     def _off_is_false(cls, v: Any) -> Any:
         return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _number_is_atol(cls, v: Any) -> Any:
+        return _atol(v)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _numbers_are_atol(cls, v: Any) -> Any:
+        return {k: _atol(t) for k, t in v.items()} if isinstance(v, dict) else v
 
 
 class Recipe(Strict):

@@ -12,6 +12,7 @@ class Metric:
     task = "classification"
     higher_is_better = True
     scalar = True  # a confusion matrix is reported but never monitored
+    unit_scale = True  # a value on a 0..1 scale: `dlcli check` gives it an absolute default tolerance
 
     def __call__(self, out: Any, y: Any) -> Any:
         raise NotImplementedError
@@ -93,6 +94,7 @@ class ConfusionMatrix(Metric):
 class _Regression(Metric):
     task = "regression"
     higher_is_better = False
+    unit_scale = False  # in target units: a relative default tolerance
 
 
 @metrics.register("mae")
@@ -116,6 +118,7 @@ class R2(_Regression):
     """Coefficient of determination, averaged over targets (1 is perfect, 0 predicts the mean)."""
 
     higher_is_better = True
+    unit_scale = True
 
     def __call__(self, out, y):
         ss_res = (y - out).pow(2).sum(0)
@@ -129,3 +132,9 @@ def direction(monitor: str) -> str:
     if name in metrics:
         return "maximize" if metrics.get(name).higher_is_better else "minimize"
     return "minimize"
+
+
+def unit_scale(name: str) -> bool:
+    """Whether "val.accuracy"'s metric is a 0..1 score; losses and errors in data units are not."""
+    metric = name.split(".", 1)[-1]
+    return metric in metrics and metrics.get(metric).unit_scale

@@ -56,7 +56,7 @@ COMMANDS = command_paths()
 
 def test_the_documented_commands_are_all_there():
     assert {" ".join(c) for c in COMMANDS} >= {"", "validate", "show", "train", "eval", "schema", "ls", "doctor",
-                                               "recipes", "recipes ls", "recipes cat", "recipes cp"}
+                                               "recipes", "recipes ls", "recipes cat", "recipes cp", "lock", "check"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "dlcli")

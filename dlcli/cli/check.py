@@ -1,0 +1,88 @@
+"""dlcli check: re-run a recipe and compare it with its lock; exit 1 on drift (for CI)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from dlcli.cli.options import Json, RecipeArg, RunsDir
+
+EXAMPLE = "Example: dlcli check recipes/digits-ci.yaml --junit reports/check.xml   |   dlcli check recipes/digits-ci.yaml --tolerant --json"
+SHOWN_CHANGES = 10
+
+
+def check(
+    recipe: RecipeArg,
+    lock: Annotated[Optional[Path], typer.Option("--lock", help="Lock file (default: <recipe>.lock.json beside the recipe).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Demand identical weights and loss trace even if the environment differs.")] = False,
+    tolerant: Annotated[bool, typer.Option("--tolerant", help="Hold metrics to the recipe's check: tolerances even if the environment matches.")] = False,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML to this file.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    json: Json = False,
+) -> None:
+    """Re-run a recipe and compare with its lock: strict when the environment matches, tolerant otherwise."""
+    from dlcli.errors import UsageError
+    from dlcli.fsio import write_atomic
+    from dlcli.report.console import TrainReporter, print_json
+    from dlcli.report.junit import junit_xml
+    from dlcli.repro.check_run import run_check
+
+    if strict and tolerant:
+        raise UsageError("--strict and --tolerant exclude each other")
+    forced = "strict" if strict else "tolerant" if tolerant else None
+    verdict, where = run_check(recipe, lock, forced, runs_dir, TrainReporter(quiet=json))
+    if junit:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(junit, junit_xml(verdict, where))
+    if json:
+        print_json({**verdict.as_dict(), **where})
+    else:
+        describe(verdict, where)
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+def short(value: Any) -> str:
+    from dlcli.report.console import fmt_value
+
+    text = fmt_value(value) if isinstance(value, float) else str(value)
+    return text[:16] + "…" if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def drift_table(verdict: Any, where: dict) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"check of run {where['run']} ({where['seconds']:.1f} s)")
+    for col in ("field", "locked", "now", "tolerance", "status"):
+        table.add_column(col)
+    style = {"pass": "green", "drift": "bold red", "info": "dim"}
+    for r in verdict.rows:
+        table.add_row(r.field, short(r.locked), short(r.now), r.tolerance, f"[{style[r.status]}]{r.status}[/]")
+    return table
+
+
+def describe(verdict: Any, where: dict) -> None:
+    from rich.markup import escape
+
+    from dlcli.report.console import console
+
+    con = console()
+    con.print(f"{where['recipe']} vs {where['lock']}: {verdict.mode} check, {escape(verdict.mode_reason)}", soft_wrap=True)
+    for field, locked, now in verdict.environment:
+        con.print(f"  environment {field}: locked {escape(str(locked))}, now {escape(str(now))}", soft_wrap=True)
+    if verdict.recipe_changes:
+        con.print(f"the recipe changed since the lock ({len(verdict.recipe_changes)} keys); relock with "
+                  f"`dlcli lock {where['recipe']}` if that is intended:", soft_wrap=True)
+        for change in verdict.recipe_changes[:SHOWN_CHANGES]:
+            con.print(f"  {escape(change)}", soft_wrap=True)
+    if con.is_terminal:
+        con.print(drift_table(verdict, where))
+    else:  # CI logs: one greppable line per field, values in full
+        con.print(f"check of run {where['run']} ({where['seconds']:.1f} s)")
+        for r in verdict.rows:
+            con.print(f"{r.status.upper():5}  {r.field}: locked {r.locked}, now {r.now}, tolerance {r.tolerance}",
+                      soft_wrap=True, markup=False)
+    drifts = verdict.drifts
+    con.print(f"DRIFT: {len(drifts)} of {len(verdict.rows)} fields differ from the lock" if drifts
+              else f"PASS: {len(verdict.rows)} fields checked")
