@@ -32,6 +32,9 @@ bench: install
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/check.py
+	$(BIN)/python benchmarks/batching.py
+	$(BIN)/python benchmarks/airbench.py
+	$(BIN)/python benchmarks/mfu.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

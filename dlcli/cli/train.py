@@ -8,7 +8,8 @@ import typer
 
 from dlcli.cli.options import Json, RunsDir, Sets
 
-EXAMPLE = "Example: dlcli train recipes/digits-cnn.yaml --set train.epochs=5   |   dlcli train --resume runs/digits-cnn/0003"
+EXAMPLE = ("Example: dlcli train recipes/digits-cnn.yaml --set train.epochs=5   |   dlcli train --resume runs/digits-cnn/0003"
+           "   |   dlcli train recipes/digits-resnet.yaml --nproc-per-node 4")
 
 
 def train(
@@ -17,8 +18,13 @@ def train(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,
     runs_dir: RunsDir = Path("runs"),
     json: Json = False,
+    nproc_per_node: Annotated[int, typer.Option("--nproc-per-node", min=1, help="Data-parallel processes on this node (GPUs, or CPU processes with gloo), started through torchrun.")] = 1,
+    nnodes: Annotated[int, typer.Option("--nnodes", min=1, help="Nodes taking part; run the same command on each.")] = 1,
+    rdzv_endpoint: Annotated[Optional[str], typer.Option("--rdzv-endpoint", help="HOST:PORT where the nodes meet (needed with --nnodes > 1).", show_default=False)] = None,
 ) -> None:
-    """Train a recipe into a new run directory, or continue an interrupted run with --resume."""
+    """Train a recipe into a new run directory, or continue an interrupted run with --resume.
+    With --nproc-per-node/--nnodes it relaunches itself through torchrun (DDP); started by torchrun
+    or SLURM directly, it joins their process group on its own."""
     from dlcli.data.splits import describe_leakage, leaked
     from dlcli.engine.train import run_training
     from dlcli.errors import UsageError
@@ -26,7 +32,17 @@ def train(
 
     if (recipe is None) == (resume is None):
         raise UsageError("give a recipe to train, or --resume RUN_DIR (not both)")
+    if nproc_per_node > 1 or nnodes > 1:
+        from dlcli.engine.launch import relaunch
+        from dlcli.recipe.check import load_recipe
+
+        load_recipe(recipe or resume / "recipe.yaml", set_ or [])  # a bad recipe is one message, not one per rank
+        args = ([str(recipe)] if recipe else ["--resume", str(resume)]) + [a for v in (set_ or []) for a in ("--set", v)]
+        args += ["--runs-dir", str(runs_dir)] + (["--json"] if json else [])
+        raise typer.Exit(relaunch(nproc_per_node, nnodes, rdzv_endpoint, args))
     record = run_training(recipe, resume, set_ or [], runs_dir, TrainReporter(quiet=json))
+    if record.get("rank", 0):  # another rank of a data-parallel run: rank 0 reports
+        return
     if leaked(record.get("leakage")):  # check.leakage: warn (error stopped the run, off recorded none)
         err_console().print(f"warning: {describe_leakage(record['leakage'])}", soft_wrap=True)
     if json:

@@ -1,9 +1,9 @@
-"""Data: sources (builtin, csv, npz, image folders), splits, normalisation and augmentation.
+"""Data: sources (builtin, synthetic images, csv, npz, image folders), splits, normalisation and augmentation.
 
 Importing this package fills the `sources`, `normalizers` and `augmentations` registries; it
 imports neither torch nor scikit-learn, so validating a recipe stays fast.
 """
-from dlcli.data import augment, builtin, files, normalize, splits  # noqa: F401  (registration)
+from dlcli.data import augment, builtin, files, normalize, splits, synthetic  # noqa: F401  (registration)
 from dlcli.data.augment import AugmentError, check, compose
 from dlcli.data.base import DataInfo, Dataset, Source, SourceError, augmentations, normalizers, sources
 from dlcli.data.splits import split_indices, splits_digest

@@ -61,7 +61,7 @@ class DataInfo:
 
 @dataclass
 class Dataset:
-    """All samples in memory: x (N, *input_shape) float32, y (N,) int64 labels or (N, targets) float32."""
+    """All samples in memory: x (N, *input_shape) float32 (or raw uint8 images), y (N,) int64 labels or (N, targets) float32."""
 
     x: np.ndarray
     y: np.ndarray

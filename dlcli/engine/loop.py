@@ -1,11 +1,11 @@
 """The training loop: one readable function, the same for every task."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from dlcli.engine.setup import Session, steps_per_epoch
+from dlcli.engine.throughput import EpochTimer
 from dlcli.errors import RunFailed
 
 
@@ -57,39 +57,61 @@ def step_schedule(s: Session, record: dict) -> None:
         s.scheduler.step()
 
 
+def warm_steps(s: Session, epoch: int, first: int, steps: int) -> set:
+    """Steps a compile spends compiling: the first one run, and a short last batch (a new shape)."""
+    if not s.resolved.recipe.train.compile or epoch != first:
+        return set()
+    return {0, steps - 1} if s.data.size("train") % s.batch_size else {0}
+
+
+def epoch_record(s: Session, epoch: int, losses: Any, timer: EpochTimer, samples: int) -> dict:
+    """The epoch's line: mean train loss over every rank, lr, timing, and rank 0's val metrics."""
+    record = {"epoch": epoch, "train.loss": s.dist.mean(losses.mean()).item(), "lr": lr_of(s),
+              **timer.record(samples, s.flops_per_sample, s.peak_flops)}
+    if s.data.size("val") and s.dist.main:
+        record.update({f"val.{k}": v for k, v in s.evaluate("val").items() if not isinstance(v, list)})
+    return s.dist.broadcast(record)
+
+
+def batch(s: Session, perm: Any, i: int) -> tuple[Any, Any]:
+    """Global batch i of the permutation, this rank's shard, gathered on the device (and augmented)."""
+    idx = s.dist.shard(perm[i * s.batch_size:(i + 1) * s.batch_size])
+    xb, yb = s.data.x["train"][idx], s.data.y["train"][idx]
+    if s.channels_last:
+        import torch
+
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    if s.augment is not None:
+        xb, yb = s.augment(xb, yb, s.gen)
+    return xb, yb
+
+
 def fit(s: Session, state: LoopState, on_step: Optional[Callable[[int, int, float], None]],
         on_epoch: Callable[[dict, LoopState], bool]) -> LoopState:
     """Train from state.epoch + 1 to the recipe's epochs; on_epoch returns True to stop early.
     on_step (progress display), when given, gets (steps done, steps, latest loss)."""
     import torch
 
-    net, x, y = s.net, s.data.x["train"], s.data.y["train"]
-    n, bs, steps = len(x), s.batch_size, steps_per_epoch(s)
+    n, steps, first = s.data.size("train"), steps_per_epoch(s), state.epoch + 1
     # each check is a host sync: every step would stall a GPU, and the buffer names the step anyway
     every = max(1, min(25, steps // 20)) if on_step is not None and s.device.type == "cpu" else 100
-    has_val = s.data.size("val") > 0
-    for epoch in range(state.epoch + 1, s.resolved.recipe.train.epochs + 1):
-        net.train()
-        started = time.perf_counter()
+    for epoch in range(first, s.resolved.recipe.train.epochs + 1):
+        s.net.train()
+        timer = EpochTimer(s.device, warm_steps(s, epoch, first, steps))
         perm = torch.randperm(n, generator=s.gen, device=s.device)
         losses, checked = torch.zeros(steps, device=s.device), 0
         for i in range(steps):
-            idx = perm[i * bs:(i + 1) * bs]
-            xb, yb = x[idx], y[idx]  # (B, ...) gathered on the device
-            if s.augment is not None:
-                xb, yb = s.augment(xb, yb, s.gen)
-            losses[i] = s.task.train_step(net, xb, yb, s.loss_fn, s.stepper)
+            xb, yb = batch(s, perm, i)
+            timer.before(i)
+            losses[i] = s.task.train_step(s.train_net, xb, yb, s.loss_fn, s.stepper)
+            timer.after(i, min(s.batch_size, n - i * s.batch_size))
             if (i + 1) % every == 0 or i + 1 == steps:
                 check_finite(losses[checked:i + 1], epoch, checked + 1)
                 checked = i + 1
                 if on_step is not None:
                     on_step(i + 1, steps, losses[i].item())
         state.step += steps
-        seconds = time.perf_counter() - started
-        record = {"epoch": epoch, "train.loss": losses.mean().item(), "lr": lr_of(s),
-                  "seconds": round(seconds, 4), "samples_per_s": round(min(n, steps * bs) / seconds, 1)}
-        if has_val:
-            record.update({f"val.{k}": v for k, v in s.evaluate("val").items() if not isinstance(v, list)})
+        record = epoch_record(s, epoch, losses, timer, min(n, steps * s.batch_size))
         step_schedule(s, record)
         state.epoch = epoch
         if on_epoch(record, state):

@@ -19,11 +19,14 @@ class OptArgs(ComponentArgs):
 class Optimizer:
     Args = OptArgs
     torch_name = ""
+    fusable = False  # torch has a fused (single-kernel) implementation
 
-    def make(self, params: Any, a: OptArgs) -> Any:
+    def make(self, params: Any, a: OptArgs, fused: bool = False) -> Any:
+        """`fused` asks for the fused implementation where there is one (CUDA runs)."""
         import torch
 
-        return getattr(torch.optim, self.torch_name)(params, **a.model_dump())
+        extra = {"fused": True} if fused and self.fusable else {}
+        return getattr(torch.optim, self.torch_name)(params, **a.model_dump(), **extra)
 
 
 class SGDArgs(OptArgs):
@@ -44,6 +47,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum and Nesterov momentum."""
 
     Args, torch_name = SGDArgs, "SGD"
+    fusable = True
 
 
 class AdamArgs(OptArgs):
@@ -57,6 +61,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015): adaptive moments; weight_decay is an L2 term in the gradient."""
 
     Args, torch_name = AdamArgs, "Adam"
+    fusable = True
 
 
 class AdamWArgs(AdamArgs):
@@ -68,6 +73,7 @@ class AdamW(Optimizer):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
 
     Args, torch_name = AdamWArgs, "AdamW"
+    fusable = True
 
 
 class RMSpropArgs(OptArgs):

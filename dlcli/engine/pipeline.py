@@ -32,6 +32,8 @@ def make_pipeline(net: Any, shift: np.ndarray, scale: np.ndarray, y_shift: Any =
         def forward(self, x):  # (B, *raw_shape)
             if input_shape is not None:
                 x = x.reshape(-1, *input_shape)  # (B, *input_shape)
+            if x.dtype == torch.uint8:  # raw 8-bit images
+                x = x.float()
             if x.is_floating_point():
                 x = (x - self.shift) / self.scale
             out = self.net(x)

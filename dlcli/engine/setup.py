@@ -26,6 +26,11 @@ class Session:
     stepper: Any = None
     augment: Optional[Callable] = None
     determinism: dict = field(default_factory=dict)  # what train.deterministic / threads put in force
+    train_net: Any = None  # what train steps call: the net, or it compiled and/or DDP-wrapped
+    channels_last: bool = False
+    flops_per_sample: Optional[float] = None
+    peak_flops: Optional[float] = None
+    dist: Any = None  # engine.distributed.Distributed
 
     @property
     def net(self) -> Any:
@@ -66,10 +71,11 @@ def component(value: Any, registry: Any) -> tuple[Any, Any]:
 
 
 def build_session(resolved: Any, indices: Optional[dict] = None, for_training: bool = True,
-                  deterministic: bool = False) -> Session:
+                  deterministic: bool = False, dist: Any = None) -> Session:
     """Seeded, on its device, with data split and normalised; optimizer only `for_training`.
     `deterministic` is the default for a recipe that leaves train.deterministic unset."""
     import dlcli.tasks  # noqa: F401
+    from dlcli.engine.accel import apply_channels_last, wants_channels_last
     from dlcli.engine.device import autocast_dtype, autocaster, pick_device
     from dlcli.engine.pipeline import make_pipeline
     from dlcli.nn.model import build_model
@@ -78,7 +84,7 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
     from dlcli.tasks.losses import losses
 
     r, t = resolved.recipe, resolved.recipe.train
-    device = pick_device(t.device)
+    device = dist.device if dist is not None and dist.active else pick_device(t.device)
     determinism = configure_determinism(deterministic if t.deterministic is None else t.deterministic, t.threads)
     gen = seed_everything(r.seed, device)
     task = tasks.get(resolved.task)()
@@ -90,26 +96,37 @@ def build_session(resolved: Any, indices: Optional[dict] = None, for_training: b
     loss_entry, loss_args = component(t.loss or task.default_loss, losses)
     autocast = autocaster(device, autocast_dtype(device, t.precision))
     s = Session(resolved, device, task, data, model, loss_entry.make(loss_args),
-                t.metrics or task.default_metrics, autocast, gen, determinism=determinism)
+                t.metrics or task.default_metrics, autocast, gen, determinism=determinism, dist=dist or single())
+    if wants_channels_last(t.channels_last, device, model.net, info.input_shape):
+        s.channels_last = True
+        apply_channels_last(s)
     if for_training:
         attach_optimizer(s)
     return s
+
+
+def single() -> Any:
+    from dlcli.engine.distributed import Distributed
+
+    return Distributed()
 
 
 def attach_optimizer(s: Session) -> None:
     import torch
 
     from dlcli.data import augment
+    from dlcli.engine.accel import training_module
     from dlcli.engine.optimizers import optimizers
     from dlcli.engine.schedules import schedules
     from dlcli.engine.step import Stepper
 
     t = s.resolved.recipe.train
     opt, opt_args = component(t.optimizer, optimizers)
-    s.optimizer = opt.make(s.net.parameters(), opt_args)
+    s.optimizer = opt.make(s.net.parameters(), opt_args, fused=s.device.type == "cuda")
     s.schedule, s.schedule_args = component(t.schedule, schedules)
     s.scheduler = s.schedule.make(s.optimizer, s.schedule_args, steps_per_epoch(s), t.epochs)
     scaler = torch.amp.GradScaler(s.device.type) if t.precision == "fp16" and s.device.type == "cuda" else None
+    s.train_net = training_module(s, s.dist)
     s.stepper = Stepper(s.net, s.optimizer, s.scheduler, s.schedule.per_step, s.autocast,
                         t.grad_clip, t.l1, t.l2, scaler)
     items = s.resolved.recipe.data.augment
@@ -118,5 +135,6 @@ def attach_optimizer(s: Session) -> None:
 
 def steps_per_epoch(s: Session) -> int:
     n, bs = s.data.size("train"), s.batch_size
-    # a last batch of one sample would break batch norm; it is reshuffled into the next epoch
-    return n // bs if n % bs == 1 and n > bs else max(1, -(-n // bs))
+    # a last batch of one sample per rank would break batch norm; it is reshuffled into the next epoch
+    tail = n % bs
+    return n // bs if 0 < tail < 2 * s.dist.world and n > bs else max(1, -(-n // bs))

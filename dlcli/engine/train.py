@@ -27,13 +27,23 @@ def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional
           deterministic: bool = False) -> tuple[Path, Session, LoopState]:
     """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
     resolved = load_recipe(recipe, overrides)
-    session = build_session(resolved, deterministic=deterministic)
+    session = build_session(resolved, deterministic=deterministic, dist=join(resolved))
     refuse_leakage(resolved, session.data.leakage)  # before the run directory: a refusal leaves nothing behind
+    if not session.dist.main:
+        return Path(session.dist.broadcast(None)), session, LoopState()
     run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
     rundir.write_splits(run, session.data.indices, session.data.digest)
     write_json(run / "run.json", base_record(run, session, recipe))
+    session.dist.broadcast(str(run))
     return run, session, LoopState()
+
+
+def join(resolved: Any) -> Any:
+    """The process group torchrun or SLURM started this process in (a single process otherwise)."""
+    from dlcli.engine.distributed import from_environment
+
+    return from_environment(resolved.recipe.train.device)
 
 
 def refuse_leakage(resolved: Any, report: Optional[dict]) -> None:
@@ -55,10 +65,13 @@ def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopStat
         raise UsageError(f"{run} stopped before its data was split: nothing to resume; train the recipe again")
     resolved = load_recipe(run / "recipe.yaml", overrides)
     was = rundir.read_json(run / "run.json").get("determinism", {}) if (run / "run.json").is_file() else {}
-    session = build_session(resolved, rundir.read_splits(run), deterministic=bool(was.get("deterministic")))
-    if overrides:
+    session = build_session(resolved, rundir.read_splits(run), deterministic=bool(was.get("deterministic")),
+                            dist=join(resolved))
+    if overrides and session.dist.main:
         write_atomic(run / "recipe.yaml", dump(resolved.doc))
-    checkpoint.remove_partial_writes(run)
+    if session.dist.main:
+        checkpoint.remove_partial_writes(run)
+    session.dist.broadcast(None)  # no rank reads the state before rank 0 has tidied up
     state = LoopState()
     if checkpoint.state_path(run, "last").is_file():
         saved = checkpoint.load_state(run, "last")
@@ -67,7 +80,8 @@ def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopStat
         session.scheduler.load_state_dict(saved["scheduler"])
         restore_rng(saved["rng"], session.gen)
         state = LoopState(**saved["loop"])
-    rundir.truncate_metrics(run, state.epoch)
+    if session.dist.main:
+        rundir.truncate_metrics(run, state.epoch)
     return run, session, state
 
 
@@ -85,6 +99,7 @@ def base_record(run: Path, s: Session, recipe: Path) -> dict:
         "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
         "leakage": s.data.leakage,
         "parameters": count_params(s.net), "determinism": s.determinism,
+        "distributed": {"world_size": s.dist.world, "backend": s.dist.backend} if s.dist.active else None,
     }
 
 
@@ -116,6 +131,8 @@ class EpochEnd:
         stop = self.patience is not None and state.stale >= self.patience
         if stop:
             state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
+        if not self.s.dist.main:  # the same decisions as rank 0, from the record it broadcast; no files
+            return stop
         rundir.append_metrics(self.run, record)  # before the state: a resume trims lines past it
         checkpoint.save(self.run, self.s.model, self.training_state(state), better, self.writer)
         self.reporter.epoch(record, better)
@@ -141,39 +158,77 @@ def update_record(run: Path, **fields: Any) -> dict:
 
 
 def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional[Callable[[dict], None]] = None) -> dict:
-    """Run the loop, then evaluate the best checkpoint on every split and write run.json."""
+    """Run the loop, then evaluate the best checkpoint on every split and write run.json (rank 0)."""
     from dlcli.nn.model import count_params
 
     started = time.perf_counter()
+    note = (lambda **fields: update_record(run, **fields)) if s.dist.main else (lambda **fields: None)  # noqa: E731
     reporter.started(run, s.resolved.recipe.train.epochs, state.epoch, str(s.device), count_params(s.net))
     on_step = None
     if reporter.live:
         on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
+    measure_flops(s, run if s.dist.main else None)
     writer = BackgroundWriter()
     try:
         state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer, hook))
     except StopTraining as e:
-        update_record(run, status=e.status, stop_reason=str(e), epochs_completed=state.epoch)
+        note(status=e.status, stop_reason=str(e), epochs_completed=state.epoch)
         raise
     except Diverged as e:
         kept = "the best checkpoint is kept" if state.best_epoch else "no checkpoint was written"
-        update_record(run, status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
+        note(status="diverged", stop_reason=str(e), best_epoch=state.best_epoch)
         raise RunFailed(f"{e}; training stopped ({kept}) in {run}") from None
     except RuntimeError as e:
         op = nondeterministic_op(e)
         if op is None:
             raise
-        update_record(run, status="failed", stop_reason=f"no deterministic implementation: {op}")
+        note(status="failed", stop_reason=f"no deterministic implementation: {op}")
         raise RunFailed(f"train.deterministic is on, but {op} has no deterministic implementation on "
                         f"{s.device.type}; change that layer, or set train.deterministic: false") from None
     except KeyboardInterrupt:
-        update_record(run, status="interrupted", epochs_completed=state.epoch)
+        note(status="interrupted", epochs_completed=state.epoch)
         reporter.interrupted(run, state.epoch)
         raise
     finally:
         writer.flush()  # every checkpoint of a finished epoch is on disk, whatever happened
         reporter.close()
+    if s.dist.active and not compare_ranks(run, s):
+        return {"rank": s.dist.rank, "run": str(run)}
     return finish(run, s, state, time.perf_counter() - started)
+
+
+def compare_ranks(run: Path, s: Session) -> bool:
+    """Give every rank rank 0's buffers, then record each rank's weights hash (they must agree);
+    True on rank 0, which goes on to finish the run."""
+    s.dist.sync_buffers(s.net)
+    ranks = s.dist.gather(weights_sha256(s.net))
+    if s.dist.main:
+        update_record(run, distributed={"world_size": s.dist.world, "backend": s.dist.backend, "rank_weights_sha256": ranks})
+    return s.dist.main
+
+
+def measure_flops(s: Session, run: Optional[Path]) -> None:
+    """FLOPs per training sample (for MFU on CUDA), counted once; recorded in run.json by rank 0."""
+    from dlcli.engine.throughput import bf16_peak, flops_per_sample
+
+    bs = min(s.batch_size, s.data.size("train"))
+    s.flops_per_sample = flops_per_sample(s.net, s.data.x["train"][:bs], s.data.y["train"][:bs], s.loss_fn)
+    s.peak_flops = bf16_peak(s.device)
+    if run is not None:
+        update_record(run, throughput={"flops_per_sample": s.flops_per_sample, "bf16_peak_flops": s.peak_flops})
+
+
+def weights_sha256(net: Any) -> str:
+    """A hash of a network's current parameters and buffers (to compare ranks)."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
@@ -190,14 +245,22 @@ def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: 
                  reporter: Any, run_dir: Optional[Path] = None, hook: Optional[Callable[[dict], None]] = None,
                  deterministic: bool = False) -> dict:
     """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`.
-    `deterministic` is the default where the recipe leaves train.deterministic unset."""
+    `deterministic` is the default where the recipe leaves train.deterministic unset. Under
+    torchrun every rank trains; rank 0 alone writes, reports and exports."""
     if resume_dir:
         run, session, state = resume(resume_dir, overrides)
     else:
         run, session, state = start(recipe, overrides, runs_root, run_dir, deterministic)
-    record = train(run, session, state, reporter, hook)
+    try:
+        if not session.dist.main:
+            from dlcli.report.console import TrainReporter
+
+            reporter = TrainReporter(quiet=True)
+        record = train(run, session, state, reporter, hook)
+    finally:
+        session.dist.close()
     spec = session.resolved.recipe.export
-    if spec is not None and spec.onnx is not None:
+    if session.dist.main and spec is not None and spec.onnx is not None:
         from dlcli.export.run_export import export_run
 
         record = {**record, "export": export_run(run)}

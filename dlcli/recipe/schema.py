@@ -71,6 +71,10 @@ class Train(Strict):
         None, description="deterministic algorithms only (cuDNN and cuBLAS too); an operation without one stops the "
         "run, named. Default: off for `dlcli train`, on for `dlcli lock` and `dlcli check`")
     threads: Optional[PositiveInt] = Field(None, description="torch CPU threads; fix it for reproducible CPU runs")
+    compile: bool = Field(False, description="torch.compile the training network; the warm-up is timed apart and "
+                          "left out of samples/s")
+    channels_last: Optional[bool] = Field(None, description="channels_last memory format for 2-D conv nets; "
+                                          "default: on for CUDA, off on the CPU")
 
 
 Number = Union[int, float]  # ints stay ints: {low: 1, high: 4} searches integers

@@ -51,6 +51,9 @@ def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     return table
 
 
+TIMING = ("epoch", "seconds", "samples_per_s", "mfu", "warmup_seconds")
+
+
 class TrainReporter:
     """Progress of a training run: a live bar on a terminal, a line per epoch otherwise."""
 
@@ -86,8 +89,12 @@ class TrainReporter:
         if self.quiet:
             return
         parts = [f"epoch {record['epoch']}/{self.epochs}"] + [
-            f"{k} {fmt_value(v)}" for k, v in record.items() if k not in ("epoch", "seconds", "samples_per_s")]
+            f"{k} {fmt_value(v)}" for k, v in record.items() if k not in TIMING]
         parts.append(f"{record['samples_per_s']:,.0f} samples/s")
+        if "mfu" in record:
+            parts.append(f"MFU {record['mfu']:.1%}")
+        if "warmup_seconds" in record:
+            parts.append(f"(compile warm-up {record['warmup_seconds']:.1f} s, not counted)")
         line = "  ".join(parts) + ("  *" if improved else "")
         if self.progress is not None:
             self.progress.console.print(line)

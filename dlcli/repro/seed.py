@@ -51,7 +51,7 @@ def configure_determinism(deterministic: bool, threads: int | None) -> dict:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.benchmark = not deterministic  # autotuned kernels may differ from run to run
     return {"deterministic": deterministic, "threads": torch.get_num_threads()}
 
 

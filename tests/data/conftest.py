@@ -46,6 +46,8 @@ def source_args(tmp_path):
             rng = np.random.default_rng(0)
             np.savez(tmp_path / "arrays.npz", x=rng.normal(size=(20, 5)), y=np.arange(20) % 4)
             return {"path": "arrays.npz"}
+        if name == "synthetic_images":
+            return {"samples": 200}  # the default 50,000 would only slow the contract tests
         if name == "image_folder":
             write_pngs(tmp_path / "images", {"cat": 3, "dog": 2})
             return {"path": "images"}
