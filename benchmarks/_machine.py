@@ -12,3 +12,25 @@ def busy_seconds() -> float:
         return 0.0
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def publish(lines: list[str], write: bool) -> None:
+    """Print a result section; with --write also append it to benchmarks/RESULTS.md."""
+    from pathlib import Path
+
+    print("\n".join(lines))
+    if write:
+        with open(Path(__file__).resolve().parent / "RESULTS.md", "a") as f:
+            f.write("\n" + "\n".join(lines))
+
+
+def cpu_name() -> str:
+    """The CPU's model name (platform.processor() is often empty on Linux)."""
+    import contextlib
+    import platform
+
+    with contextlib.suppress(OSError):
+        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
+        if names:
+            return names[0]
+    return platform.processor() or platform.machine()

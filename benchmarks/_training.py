@@ -2,7 +2,8 @@
 process, the steady-state rate from its metrics.jsonl, other processes' load, the machine line."""
 from __future__ import annotations
 
-from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import busy_seconds, cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+import argparse
 import contextlib
 import json
 import os
@@ -23,6 +24,24 @@ def pick_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: CUDA is not available here")
     return name
+
+
+def parser(epochs: int) -> argparse.ArgumentParser:
+    """The options airbench.py and mfu.py share; `parse` finishes them."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--samples", type=int, default=50000)
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--write", action="store_true")
+    return p
+
+
+def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
+    a = p.parse_args()
+    a.device = pick_device(a.device)
+    a.compile = a.device == "cuda" if a.compile is None else a.compile  # compiling pays off on a GPU
+    return a
 
 
 def dlcli_train(recipe: str, sets: list[str], runs: Path) -> tuple[dict, list[dict]]:
@@ -59,10 +78,7 @@ def foreign_cores(out: dict) -> Iterator[None]:
 def machine(device: str) -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):  # platform.processor() is often empty on Linux
-        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     where = f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else "cpu"
     return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
             f"device {where}, Python {platform.python_version()}, {platform.system()}")

@@ -11,7 +11,7 @@ against recipes/digits-ci.lock.json). Target: check <= 60 s on 2 CPU cores.
 """
 from __future__ import annotations
 
-from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import busy_seconds, publish  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import os
 import platform
@@ -68,10 +68,7 @@ def main() -> None:
              "| command | wall (s) | ratio to train | target |", "|---|---|---|---|",
              f"| dlcli train (train + export + parity) | {train:.2f} | 1.00x | |",
              f"| dlcli check (train + export + lock + compare) | {check:.2f} | {check / train:.2f}x | <= {TARGET_SECONDS:.0f} s |", ""]
-    print("\n".join(lines))
-    if a.write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write("\n" + "\n".join(lines))
+    publish(lines, a.write)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ no tensor-core peak: there the achieved GFLOP/s are printed and MFU is left out.
 """
 from __future__ import annotations
 
-from _training import ROOT, dlcli_train, foreign_cores, machine, pick_device, steady_rate  # noqa: E402
+from _machine import publish  # noqa: E402
+from _training import ROOT, dlcli_train, foreign_cores, machine, parse, parser, steady_rate  # noqa: E402
 import argparse
 import sys
 import tempfile
@@ -100,18 +101,10 @@ def rows(m: dict, peak: Optional[tuple[str, float]]) -> list[str]:
 
 
 def arguments() -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--samples", type=int, default=50000)
-    p.add_argument("--epochs", type=int, default=4)
+    p = parser(epochs=4)
     p.add_argument("--width", type=int, default=128, help="channels of the first stage (then 2x, 4x)")
     p.add_argument("--depth", type=int, default=14, help="6n+2 weighted layers")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--write", action="store_true")
-    a = p.parse_args()
-    a.device = pick_device(a.device)
-    a.compile = a.device == "cuda" if a.compile is None else a.compile  # compiling pays off on a GPU
-    return a
+    return parse(p)
 
 
 def main() -> None:
@@ -124,10 +117,7 @@ def main() -> None:
              f"batch {resolved.recipe.train.batch_size}, bf16, torch.compile {'on' if a.compile else 'off'}; "
              f"other processes used {m['cores']:.2f} cores.", "",
              *rows(m, bf16_peak(a.device)), ""]
-    print("\n".join(lines))
-    if a.write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write("\n" + "\n".join(lines))
+    publish(lines, a.write)
 
 
 if __name__ == "__main__":
