@@ -23,14 +23,3 @@ def publish(lines: list[str], write: bool) -> None:
         with open(Path(__file__).resolve().parent / "RESULTS.md", "a") as f:
             f.write("\n" + "\n".join(lines))
 
-
-def cpu_name() -> str:
-    """The CPU's model name (platform.processor() is often empty on Linux)."""
-    import contextlib
-    import platform
-
-    with contextlib.suppress(OSError):
-        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
-        if names:
-            return names[0]
-    return platform.processor() or platform.machine()

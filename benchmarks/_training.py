@@ -2,7 +2,7 @@
 process, the steady-state rate from its metrics.jsonl, other processes' load, the machine line."""
 from __future__ import annotations
 
-from _machine import busy_seconds, cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import contextlib
 import json
@@ -78,7 +78,9 @@ def foreign_cores(out: dict) -> Iterator[None]:
 def machine(device: str) -> str:
     import torch
 
-    cpu = cpu_name()
+    from dlcli.repro.env import cpu_model
+
+    cpu = cpu_model()
     where = f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else "cpu"
     return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
             f"device {where}, Python {platform.python_version()}, {platform.system()}")

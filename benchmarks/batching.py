@@ -31,7 +31,7 @@ the machine to benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
-from _machine import busy_seconds, cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import contextlib
 import gc
@@ -202,7 +202,9 @@ def ratio_table(rows: list[dict]) -> str:
 
 
 def machine(device: torch.device) -> str:
-    cpu = cpu_name()
+    from dlcli.repro.env import cpu_model
+
+    cpu = cpu_model()
     where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"
     return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
             f"device {where}, Python {platform.python_version()}, {platform.system()}")

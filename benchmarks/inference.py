@@ -17,7 +17,7 @@ benchmarks/RESULTS.md. Internal: `inference.py --worker ENGINE RUN BATCH THREADS
 """
 from __future__ import annotations
 
-from _machine import busy_seconds, cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import contextlib
 import json
@@ -185,7 +185,9 @@ def machine(threads: int) -> str:
     import onnxruntime
     import torch
 
-    cpu = f"{cpu_name()} ({os.cpu_count()} cores)"
+    from dlcli.repro.env import cpu_model
+
+    cpu = f"{cpu_model()} ({os.cpu_count()} cores)"
     return (f"{cpu}, {threads} threads, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
             f"Python {platform.python_version()}, {platform.system()}")
 

@@ -76,11 +76,7 @@ def epoch_record(s: Session, epoch: int, losses: Any, timer: EpochTimer, samples
 def batch(s: Session, perm: Any, i: int) -> tuple[Any, Any]:
     """Global batch i of the permutation, this rank's shard, gathered on the device (and augmented)."""
     idx = s.dist.shard(perm[i * s.batch_size:(i + 1) * s.batch_size])
-    xb, yb = s.data.x["train"][idx], s.data.y["train"][idx]
-    if s.channels_last:
-        import torch
-
-        xb = xb.contiguous(memory_format=torch.channels_last)
+    xb, yb = s.data.x["train"][idx], s.data.y["train"][idx]  # a gather keeps channels_last
     if s.augment is not None:
         xb, yb = s.augment(xb, yb, s.gen)
     return xb, yb

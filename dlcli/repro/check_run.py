@@ -45,11 +45,8 @@ def check_section(view: dict) -> Any:
 def run_check(recipe: Path, lock_path: Optional[Path], forced: Optional[str], runs_root: Path,
               reporter: Any) -> tuple[Verdict, dict]:
     """Re-run `recipe` and hold it to its lock; returns the verdict and where it ran."""
-    from dlcli.recipe.check import load_recipe
-
     lock_path = Path(lock_path) if lock_path else locks.default_path(recipe)
     lock = locks.read_lock(lock_path)  # a missing or broken lock is exit 2 before any training
-    load_recipe(recipe)
     started = time.perf_counter()
     run = train_for_check(recipe, runs_root, reporter)
     now = locks.lock_from_run(run)

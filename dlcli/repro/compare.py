@@ -79,9 +79,13 @@ def recipe_changes(locked: dict, now: dict) -> list[str]:
     return changes
 
 
+def held_as(held: bool) -> str:
+    return "exact" if held else "not held"
+
+
 def exact_row(name: str, locked: Any, now: Any, held: bool) -> Row:
     status = "pass" if locked == now else "drift" if held else "info"
-    return Row(name, locked, now, "exact" if held else "not held", status)
+    return Row(name, locked, now, held_as(held), status)
 
 
 def trace_rows(locked: dict, now: dict, held: bool) -> list[Row]:
@@ -90,7 +94,7 @@ def trace_rows(locked: dict, now: dict, held: bool) -> list[Row]:
     for key in sorted(set(locked) | set(now)):
         a, b = locked.get(key, []), now.get(key, [])
         if a == b:
-            rows.append(Row(f"trace {key}", f"{len(a)} epochs", "identical", "exact" if held else "not held", "pass"))
+            rows.append(Row(f"trace {key}", f"{len(a)} epochs", "identical", held_as(held), "pass"))
             continue
         i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         at = lambda seq: seq[i] if i < len(seq) else f"(no epoch {i + 1})"  # noqa: E731

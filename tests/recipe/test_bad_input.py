@@ -137,3 +137,14 @@ def test_unknown_optimizer(cli, write):
 def test_missing_required_section_names_the_file(cli, write):
     err = bad(cli, write("r.yaml", "data: {source: iris}\n"))
     assert "r.yaml: model: required key is missing" in err
+
+
+def test_check_section_metrics_and_tolerances_are_located(cli, write):
+    text = TINY.replace("source: iris", "source: iris\n  split: {train: 0.8, val: 0.2, test: 0.0}") + (
+        "check:\n  metrics: [val.acuracy, test.accuracy]\n  tolerance: {atol: -1}\n")
+    err = bad(cli, write("r.yaml", text))
+    assert "r.yaml:13:13: check.metrics[0]: unknown metric 'val.acuracy'" in err and "did you mean 'val.accuracy'" in err
+    assert "check.metrics[1]: unknown metric 'test.accuracy'" in err  # the test split is empty
+    assert "check.tolerance.atol" in err and "greater than or equal to 0" in err
+    ok = TINY + "check:\n  metrics: {test.accuracy: 0.02, test.loss: {rtol: 0.1}, test.macro_f1: null}\n  tolerance: 0.01\n"
+    assert cli("validate", write("ok.yaml", ok)).code == 0
