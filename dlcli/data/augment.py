@@ -11,7 +11,7 @@ batch. Inputs are never modified in place.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Literal, Optional
+from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -23,9 +23,10 @@ AugmentFn = Callable[[Any, Any, Any], tuple[Any, Any]]  # (x, y, gen) -> (x, y),
 
 
 class AugArgs(BaseModel):
-    """Base of every augmentation's arguments: unknown keys are errors."""
+    """Base of every augmentation's arguments: unknown keys are errors, and every number must be
+    finite (`gaussian_noise: .inf` would pass `ge=0` and only fail in the first batch)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class AugmentError(ValueError):
@@ -254,10 +255,13 @@ class RandomRotation(Augmentation):
         return random_rotation
 
 
+Zoom = Annotated[float, Field(gt=0)]
+
+
 class AffineArgs(AugArgs):
     degrees: float = Field(0.0, ge=0, le=180, description="largest rotation either way, in degrees")
     translate: float = Field(0.0, ge=0, le=1, description="largest shift along each axis, as a fraction of the size")
-    scale: tuple[float, float] = Field((1.0, 1.0), description="[low, high] zoom factor range")
+    scale: tuple[Zoom, Zoom] = Field((1.0, 1.0), description="[low, high] zoom factor range, 0 < low <= high")
     shear: float = Field(0.0, ge=0, lt=90, description="largest horizontal shear either way, in degrees")
 
     @model_validator(mode="after")

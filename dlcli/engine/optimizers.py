@@ -1,19 +1,31 @@
-"""Optimizers, by name: sgd (momentum, nesterov), adam, adamw, rmsprop, adagrad."""
+"""Optimizers, by name: sgd (momentum, nesterov), adam, adamw, rmsprop, adagrad.
+
+Each argument model carries the bounds torch's own optimizers need (and a few they do not check
+but that make no sense, such as dampening above 1), so `dlcli validate` and the JSON Schema an
+editor reads refuse them before a run starts. Every number must be finite.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
 
 optimizers = Registry("optimizer")
 
+LR = "learning rate"
+WEIGHT_DECAY = "L2 penalty added to the gradient"
+EPS = "term added to the denominator for numerical stability"
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
 
 class OptArgs(ComponentArgs):
-    lr: PositiveFloat = 1e-3
-    weight_decay: NonNegativeFloat = 0.0
+    model_config = ConfigDict(allow_inf_nan=False)  # `.inf` or `.nan` would only fail mid-run
+
+    lr: float = Field(1e-3, gt=0, description=LR)
+    weight_decay: float = Field(0.0, ge=0, description=WEIGHT_DECAY)
 
 
 class Optimizer:
@@ -30,10 +42,10 @@ class Optimizer:
 
 
 class SGDArgs(OptArgs):
-    lr: PositiveFloat = 0.01
-    momentum: float = Field(0.0, ge=0, lt=1)
-    nesterov: bool = False
-    dampening: NonNegativeFloat = 0.0
+    lr: float = Field(0.01, gt=0, description=LR)
+    momentum: float = Field(0.0, ge=0, lt=1, description="momentum factor (0: plain SGD)")
+    nesterov: bool = Field(False, description="Nesterov momentum; needs momentum > 0 and dampening 0")
+    dampening: float = Field(0.0, ge=0, le=1, description="fraction of each new gradient left out of the momentum")
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> "SGDArgs":
@@ -51,9 +63,10 @@ class SGD(Optimizer):
 
 
 class AdamArgs(OptArgs):
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: PositiveFloat = 1e-8
-    amsgrad: bool = False
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="decay rates of the gradient's first and second "
+                                     "moment estimates, each in [0, 1)")
+    eps: float = Field(1e-8, gt=0, description=EPS)
+    amsgrad: bool = Field(False, description="use the maximum of past second moments (AMSGrad)")
 
 
 @optimizers.register("adam")
@@ -65,7 +78,7 @@ class Adam(Optimizer):
 
 
 class AdamWArgs(AdamArgs):
-    weight_decay: NonNegativeFloat = 0.01
+    weight_decay: float = Field(0.01, ge=0, description="decoupled weight decay, applied to the weights directly")
 
 
 @optimizers.register("adamw")
@@ -77,11 +90,11 @@ class AdamW(Optimizer):
 
 
 class RMSpropArgs(OptArgs):
-    lr: PositiveFloat = 1e-2
-    alpha: float = Field(0.99, gt=0, lt=1)
-    eps: PositiveFloat = 1e-8
-    momentum: float = Field(0.0, ge=0, lt=1)
-    centered: bool = False
+    lr: float = Field(1e-2, gt=0, description=LR)
+    alpha: float = Field(0.99, gt=0, lt=1, description="smoothing constant of the running mean of squared gradients")
+    eps: float = Field(1e-8, gt=0, description=EPS)
+    momentum: float = Field(0.0, ge=0, lt=1, description="momentum factor")
+    centered: bool = Field(False, description="normalise by the gradient's estimated variance, not its raw second moment")
 
 
 @optimizers.register("rmsprop")
@@ -92,10 +105,10 @@ class RMSprop(Optimizer):
 
 
 class AdagradArgs(OptArgs):
-    lr: PositiveFloat = 1e-2
-    lr_decay: NonNegativeFloat = 0.0
-    eps: PositiveFloat = 1e-10
-    initial_accumulator_value: NonNegativeFloat = 0.0
+    lr: float = Field(1e-2, gt=0, description=LR)
+    lr_decay: float = Field(0.0, ge=0, description="learning-rate decay per step: lr / (1 + (step - 1) * lr_decay)")
+    eps: float = Field(1e-10, gt=0, description=EPS)
+    initial_accumulator_value: float = Field(0.0, ge=0, description="starting value of the sum of squared gradients")
 
 
 @optimizers.register("adagrad")

@@ -1,13 +1,15 @@
 """Learning-rate schedules, by name: constant, step, cosine (with warm-up), onecycle, plateau.
 
-`per_step` schedules advance after every optimizer step, the others once per epoch.
+`per_step` schedules advance after every optimizer step, the others once per epoch. Every
+argument is bounded and finite, so `dlcli validate` and the editor's JSON Schema refuse what
+torch would only refuse (or silently misuse) mid-run.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Optional
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import ConfigDict, Field
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
@@ -15,8 +17,14 @@ from dlcli.registry import Registry
 schedules = Registry("schedule")
 
 
+class ScheduleArgs(ComponentArgs):
+    """Base of every schedule's arguments: unknown keys are errors, numbers are finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
 class Schedule:
-    Args = ComponentArgs
+    Args = ScheduleArgs
     per_step = False
     monitor: Optional[str] = None  # a metric the schedule reads at each epoch's end
 
@@ -38,9 +46,9 @@ def _one(_: int) -> float:
     return 1.0
 
 
-class StepArgs(ComponentArgs):
-    step_size: PositiveInt = Field(10, description="epochs between decays")
-    gamma: float = Field(0.1, gt=0, le=1)
+class StepArgs(ScheduleArgs):
+    step_size: int = Field(10, gt=0, description="epochs between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="factor the learning rate is multiplied by at each decay")
 
 
 @schedules.register("step")
@@ -55,8 +63,8 @@ class Step(Schedule):
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=a.step_size, gamma=a.gamma)
 
 
-class CosineArgs(ComponentArgs):
-    warmup: NonNegativeFloat = Field(0.0, description="epochs of linear warm-up from 0")
+class CosineArgs(ScheduleArgs):
+    warmup: float = Field(0.0, ge=0, description="epochs of linear warm-up from 0")
     min_factor: float = Field(0.0, ge=0, le=1, description="final lr as a fraction of the initial one")
 
 
@@ -86,11 +94,11 @@ class Cosine(Schedule):
         return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
 
 
-class OneCycleArgs(ComponentArgs):
-    max_lr: Optional[PositiveFloat] = Field(None, description="peak lr; default: the optimizer's lr")
-    pct_start: float = Field(0.3, gt=0, lt=1)
-    div_factor: PositiveFloat = 25.0
-    final_div_factor: PositiveFloat = 1e4
+class OneCycleArgs(ScheduleArgs):
+    max_lr: Optional[float] = Field(None, gt=0, description="peak lr; default: the optimizer's lr")
+    pct_start: float = Field(0.3, gt=0, lt=1, description="fraction of the steps spent warming up")
+    div_factor: float = Field(25.0, gt=0, description="the starting lr is max_lr / div_factor")
+    final_div_factor: float = Field(1e4, gt=0, description="the final lr is the starting lr / final_div_factor")
 
 
 @schedules.register("onecycle")
@@ -108,11 +116,11 @@ class OneCycle(Schedule):
             div_factor=a.div_factor, final_div_factor=a.final_div_factor)
 
 
-class PlateauArgs(ComponentArgs):
-    monitor: str = "val.loss"
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(5, ge=0)
-    min_lr: NonNegativeFloat = 0.0
+class PlateauArgs(ScheduleArgs):
+    monitor: str = Field("val.loss", description="the logged metric watched at each epoch's end")
+    factor: float = Field(0.1, gt=0, lt=1, description="the learning rate is multiplied by it on a plateau")
+    patience: int = Field(5, ge=0, description="epochs without improvement before the rate drops")
+    min_lr: float = Field(0.0, ge=0, description="the learning rate never drops below it")
 
 
 @schedules.register("plateau")

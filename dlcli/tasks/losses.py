@@ -1,10 +1,10 @@
 """Losses, by name. Each knows its task, how many outputs it wants and whether it takes the
-soft targets that mixup produces."""
+soft targets that mixup produces. Arguments are bounded and finite, so validation catches them."""
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import ConfigDict, Field
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
@@ -12,8 +12,14 @@ from dlcli.registry import Registry
 losses = Registry("loss")
 
 
+class LossArgs(ComponentArgs):
+    """Base of every loss's arguments: unknown keys are errors, numbers are finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
 class Loss:
-    Args = ComponentArgs
+    Args = LossArgs
     task = "classification"
     soft_targets = False
 
@@ -25,8 +31,9 @@ class Loss:
         raise NotImplementedError
 
 
-class CrossEntropyArgs(ComponentArgs):
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+class CrossEntropyArgs(LossArgs):
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="mass moved from the true class to a uniform "
+                                   "distribution over all classes")
 
 
 @losses.register("cross_entropy")
@@ -78,8 +85,8 @@ class BCE(Loss):
         return bce
 
 
-class HingeArgs(ComponentArgs):
-    margin: NonNegativeFloat = Field(1.0, description="1 for the SVM; 0 gives the perceptron criterion")
+class HingeArgs(LossArgs):
+    margin: float = Field(1.0, ge=0, description="1 for the SVM; 0 gives the perceptron criterion")
     p: int = Field(1, ge=1, le=2, description="1 hinge, 2 squared hinge")
 
 
@@ -119,8 +126,8 @@ class L1(_Regression):
         return F.l1_loss
 
 
-class HuberArgs(ComponentArgs):
-    delta: PositiveFloat = 1.0
+class HuberArgs(LossArgs):
+    delta: float = Field(1.0, gt=0, description="distance from the target where the loss turns from quadratic to linear")
 
 
 @losses.register("huber")
