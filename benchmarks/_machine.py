@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def busy_seconds() -> float:
@@ -12,6 +13,22 @@ def busy_seconds() -> float:
         return 0.0
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_process(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
+    """(wall seconds, cores other processes used meanwhile, stdout) of one process; exits on failure."""
+    import subprocess
+    import sys
+    import time
+
+    busy, before, started = busy_seconds(), os.times(), time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    after = os.times()
+    own = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    return wall, max(busy_seconds() - busy - own, 0.0) / wall, done.stdout
 
 
 def publish(lines: list[str], write: bool) -> None:

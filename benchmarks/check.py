@@ -11,15 +11,13 @@ against recipes/digits-ci.lock.json). Target: check <= 60 s on 2 CPU cores.
 """
 from __future__ import annotations
 
-from _machine import busy_seconds, publish  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import publish, timed_process  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
@@ -31,16 +29,8 @@ COMMANDS = {"dlcli train": ["train", RECIPE], "dlcli check": ["check", RECIPE]}
 
 def timed(args: list[str], runs: Path) -> tuple[float, float]:
     """(wall seconds, cores other processes used meanwhile) of one dlcli process."""
-    busy, started = busy_seconds(), time.perf_counter()
-    before = os.times()
-    out = subprocess.run([sys.executable, "-m", "dlcli", *args, "--runs-dir", str(runs), "--json"], cwd=ROOT,
-                         capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if out.returncode != 0:
-        sys.exit(f"dlcli {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    after = os.times()
-    own = (after.children_user + after.children_system) - (before.children_user + before.children_system)
-    return wall, max(busy_seconds() - busy - own, 0.0) / wall
+    wall, other, _ = timed_process([sys.executable, "-m", "dlcli", *args, "--runs-dir", str(runs), "--json"], ROOT)
+    return wall, other
 
 
 def machine() -> str:

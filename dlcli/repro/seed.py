@@ -49,7 +49,8 @@ def configure_determinism(deterministic: bool, threads: int | None) -> dict:
         torch.set_num_threads(threads)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic)
+    if deterministic != torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(deterministic)  # imports torch._inductor (~1.4 s): only on a change
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic  # autotuned kernels may differ from run to run
     return {"deterministic": deterministic, "threads": torch.get_num_threads()}
