@@ -22,25 +22,61 @@ def check(
     json: Json = False,
 ) -> None:
     """Re-run a recipe and compare with its lock: strict when the environment matches, tolerant otherwise."""
-    from dlcli.errors import UsageError
-    from dlcli.fsio import write_atomic
+    from dlcli.errors import RunFailed
     from dlcli.report.console import TrainReporter, print_json
-    from dlcli.report.junit import junit_xml
-    from dlcli.repro.check_run import run_check
+    from dlcli.report.junit import Started, junit_xml
+    from dlcli.repro.check_run import ensure_writable, run_check
 
-    if strict and tolerant:
-        raise UsageError("--strict and --tolerant exclude each other")
-    forced = "strict" if strict else "tolerant" if tolerant else None
-    verdict, where = run_check(recipe, lock, forced, runs_dir, TrainReporter(quiet=json))
+    started = Started()
     if junit:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(junit, junit_xml(verdict, where))
+        ensure_writable(junit, "--junit", f"{recipe.stem}.xml")  # first: every later exit writes a report
+    try:
+        verdict, where = run_check(recipe, lock, mode_flag(strict, tolerant), runs_dir, TrainReporter(quiet=json))
+    except Exception as e:
+        if junit:
+            report_error(junit, e, recipe, lock, started)
+        raise
+    unwritten = write_report(junit, junit_xml(verdict, where, started)) if junit else None
     if json:
         print_json({**verdict.as_dict(), **where})
     else:
         describe(verdict, where)
+    if unwritten:  # after the verdict: a full training's result is shown even when its report is lost
+        raise RunFailed(unwritten)
     if not verdict.passed:
         raise typer.Exit(1)
+
+
+def mode_flag(strict: bool, tolerant: bool) -> Optional[str]:
+    from dlcli.errors import UsageError
+
+    if strict and tolerant:
+        raise UsageError("--strict and --tolerant exclude each other")
+    return "strict" if strict else "tolerant" if tolerant else None
+
+
+def write_report(path: Path, text: str) -> Optional[str]:
+    """Write the JUnit report; what went wrong, or None. (Its folder was checked before training,
+    so this fails only when the disk does: full, or the folder removed meanwhile.)"""
+    from dlcli.fsio import write_atomic
+
+    try:
+        write_atomic(path, text)
+    except OSError as e:
+        return f"could not write the JUnit report {path}: {e.strerror or e}"
+    return None
+
+
+def report_error(path: Path, error: Exception, recipe: Path, lock: Optional[Path], started: Any) -> None:
+    """The JUnit report of a check that gave no verdict; a failure to write it must not hide `error`."""
+    from dlcli.report.console import err_console
+    from dlcli.report.junit import junit_error
+    from dlcli.repro.check_run import lock_path_of, recipe_name
+
+    where = {"recipe": str(recipe), "name": recipe_name(recipe), "lock": str(lock_path_of(recipe, lock))}
+    unwritten = write_report(path, junit_error(error, where, started))
+    if unwritten:
+        err_console().print(f"warning: {unwritten}", soft_wrap=True, markup=False)
 
 
 def short(value: Any) -> str:
