@@ -23,15 +23,17 @@ def tune(
     json: Json = False,
 ) -> None:
     """Search hyperparameters: each trial a full run; rerun the same command to resume a stopped search."""
+    from dlcli.errors import RunFailed
     from dlcli.report.console import err_console, print_json
     from dlcli.report.search_view import SearchView
-    from dlcli.search.leaderboard import summarise
+    from dlcli.search.leaderboard import all_failed, summarise
     from dlcli.search.run import execute, make_plan
 
     plan = make_plan(recipe, set_ or [], trials, workers, storage, study, studies_dir)
     view = SearchView([o.metric for o in plan.setup.search.objectives], quiet=json)
     try:
-        result = execute(plan, view)
+        result = execute(plan, view, note=lambda text: err_console().print(f"note: {text}", soft_wrap=True,
+                                                                           markup=False))
     except KeyboardInterrupt:
         view.close()
         err_console().print("interrupted: run the same command again to resume the study "
@@ -44,6 +46,9 @@ def tune(
         print_json(summary)
     else:
         describe(summary)
+    failed = all_failed(summary)
+    if failed:  # nothing to show for it: a script must not take this for a search that worked
+        raise RunFailed(failed)
 
 
 def describe(summary: dict) -> None:
@@ -54,4 +59,5 @@ def describe(summary: dict) -> None:
     con.print(leaderboard_table(summary))
     if summary["importances"]:
         con.print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["importances"].items()))
-    con.print(f"study folder: {summary['study_dir']}  (leaderboard.csv, best.yaml; rerun this command to resume)")
+    files = "leaderboard.csv, best.yaml" if summary["best_yaml"] else "leaderboard.csv"
+    con.print(f"study folder: {summary['study_dir']}  ({files}; rerun this command to resume)")

@@ -59,14 +59,17 @@ class SearchView:
 
 
 def leaderboard_table(summary: dict, top: int = 10) -> Table:
+    """The best finished trials; when none finished well, the failed ones with their reasons."""
     rows = [r for r in summary["leaderboard"] if r["state"] in ("complete", "pruned")][:top]
+    notes = [] if rows else ["note"]
+    rows = rows or [r for r in summary["leaderboard"] if r["state"] == "fail"][:top]
     table = Table(title=f"study {summary['study']}: {summary['counts']['complete']} complete, "
                         f"{summary['counts']['pruned']} pruned, {summary['counts']['fail']} failed")
     params = [k for k in (rows[0] if rows else {}) if k not in
               ("trial", "state", "epochs", "seconds", "note", "run", *summary["objectives"])]
-    for col in ["trial", "state", *summary["objectives"], "epochs", *params]:
-        table.add_column(col, justify="right" if col != "state" else "left")
+    columns = ["trial", "state", *summary["objectives"], "epochs", *params, *notes]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("state", "note") else "right")
     for r in rows:
-        table.add_row(*[fmt_value(r.get(c)) if r.get(c) is not None else "" for c in
-                        ["trial", "state", *summary["objectives"], "epochs", *params]])
+        table.add_row(*[fmt_value(r.get(c)) if r.get(c) is not None else "" for c in columns])
     return table

@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any, Optional
 
 from dlcli.fsio import write_atomic, write_json
 from dlcli.recipe.yamlio import dump
+from dlcli.search.space import decoded
 
 IMPORTANCE_MIN_TRIALS = 5
 
 
-def rows(study: Any, names: list[str]) -> list[dict]:
+def rows(study: Any, names: list[str], space: Optional[dict] = None) -> list[dict]:
     """One row per trial, best first (finished before running, complete before pruned)."""
     out = []
     for t in study.get_trials(deepcopy=False):
         values = t.values or [None] * len(names)
         row = {"trial": t.number, "state": t.state.name.lower(), **dict(zip(names, values)),
-               "epochs": t.user_attrs.get("epochs"), "seconds": _seconds(t), **t.params,
+               "epochs": t.user_attrs.get("epochs"), "seconds": _seconds(t), **decoded(t.params, space or {}),
                "note": t.user_attrs.get("error") or t.user_attrs.get("stop_reason") or "", "run": t.user_attrs.get("run", "")}
         out.append(row)
     return sorted(out, key=lambda r: _rank(r, study, names))
@@ -40,7 +42,8 @@ def write_csv(path: Path, table: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(table)
+    # a list or mapping choice as JSON, which `--set` and other tools read back; not a Python repr
+    writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in table)
     write_atomic(path, buf.getvalue())
 
 
@@ -53,7 +56,7 @@ def best_trials(study: Any) -> list[Any]:
     return list(study.best_trials) if len(study.directions) > 1 else [study.best_trial]
 
 
-def write_best(study_dir: Path, trial: Any, study_name: str) -> Optional[Path]:
+def write_best(study_dir: Path, trial: Any, study_name: str, space: Optional[dict] = None) -> Optional[Path]:
     """best.yaml: the winning trial's resolved recipe, standalone (`dlcli train best.yaml`)."""
     from dlcli.recipe.yamlio import read
 
@@ -62,7 +65,7 @@ def write_best(study_dir: Path, trial: Any, study_name: str) -> Optional[Path]:
         return None
     doc, _ = read(run / "recipe.yaml")
     doc.pop("search", None)  # the values are chosen: training it must not start another search
-    doc["description"] = f"best of study {study_name}: trial {trial.number}, {trial.params}"
+    doc["description"] = f"best of study {study_name}: trial {trial.number}, {decoded(trial.params, space or {})}"
     write_atomic(Path(study_dir) / "best.yaml", dump(doc))
     return Path(study_dir) / "best.yaml"
 
@@ -83,18 +86,30 @@ def importances(study: Any) -> Optional[dict]:
 
 def summarise(study: Any, plan: Any) -> dict:
     """Write the study's files and return its summary document."""
-    names = [o.metric for o in plan.setup.search.objectives]
-    table = rows(study, names)
+    names, space = [o.metric for o in plan.setup.search.objectives], plan.setup.search.space
+    table = rows(study, names, space)
     study_dir = plan.setup.study_dir
     write_csv(study_dir / "leaderboard.csv", table)
     best = best_trials(study)
-    best_file = write_best(study_dir, best[0], plan.name) if best else None
+    best_file = write_best(study_dir, best[0], plan.name, space) if best else None
     imp = importances(study)
     counts = {s: sum(1 for r in table if r["state"] == s) for s in ("complete", "pruned", "fail", "running")}
     summary = {"study": plan.name, "storage": plan.storage, "study_dir": str(study_dir), "trials": len(table),
                "counts": counts, "objectives": names, "directions": [d.name.lower() for d in study.directions],
-               "best": [{"trial": t.number, "values": t.values, "params": t.params, "run": t.user_attrs.get("run")}
-                        for t in best], "best_yaml": str(best_file) if best_file else None,
+               "best": [{"trial": t.number, "values": t.values, "params": decoded(t.params, space),
+                         "run": t.user_attrs.get("run")} for t in best],
+               "best_yaml": str(best_file) if best_file else None,
                "importances": imp, "epochs_trained": sum(r["epochs"] or 0 for r in table), "leaderboard": table}
     write_json(study_dir / "study.json", {k: v for k, v in summary.items() if k != "leaderboard"})
     return summary
+
+
+def all_failed(summary: dict) -> Optional[str]:
+    """Why the study has nothing to show, when every one of its finished trials failed; else None."""
+    counts = summary["counts"]
+    if counts["fail"] == 0 or counts["complete"] or counts["pruned"]:
+        return None
+    failed = sorted((r for r in summary["leaderboard"] if r["state"] == "fail"), key=lambda r: r["trial"])
+    first = next((r for r in failed if r["note"] and "interrupted" not in r["note"]), failed[0])
+    return (f"every trial of study {summary['study']} failed ({counts['fail']} trials); trial {first['trial']}: "
+            f"{first['note'] or 'no reason recorded'} (the leaderboard is in {summary['study_dir']})")

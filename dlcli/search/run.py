@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dlcli.errors import UsageError
+from dlcli.search import storage as storages
 from dlcli.search import study as st
+from dlcli.search.journal import repair
 from dlcli.search.trial import TrialSetup, run_trial
 
 
@@ -87,11 +89,16 @@ def stop(procs: list[Any]) -> None:
         p.join()
 
 
-def execute(plan: Plan, on_progress: Callable[[Any], None]) -> Any:
+def execute(plan: Plan, on_progress: Callable[[Any], None], note: Callable[[str], None] = lambda _: None) -> Any:
     """Create or resume the study and run this command's share: this process is worker 0 (with
-    one worker the search is reproducible), the others are spawned; returns the study."""
-    study = st.load(plan.name, plan.storage, plan.setup.search, plan.seed, plan.setup.epochs, create=True)
-    st.recover_stale(study)
+    one worker the search is reproducible), the others are spawned; returns the study.
+    `note` hears what was repaired on the way (a journal cut by a crash)."""
+    if st.is_journal(plan.storage):  # before any worker appends to it
+        repair(Path(plan.storage), note)
+    storage = st.open_storage(plan.storage)
+    study = st.load(plan.name, plan.storage, plan.setup.search, plan.seed, plan.setup.epochs, create=True,
+                    storage=storage)
+    st.recover_stale(study, storage)
     counts = [n for n in shares(max(0, plan.trials - st.used_budget(study)), plan.workers) if n > 0]
     if not counts:
         return study
@@ -111,17 +118,37 @@ def execute(plan: Plan, on_progress: Callable[[Any], None]) -> Any:
     return study
 
 
+def check_flags(trials: Optional[int], workers: int, storage: Optional[str], study: Optional[str]) -> None:
+    """Exit 2 for flags that could only fail later, or write where they should not."""
+    if trials is not None and trials < 1:
+        raise UsageError(f"--trials must be at least 1, got {trials}")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if storage is not None:
+        storages.check(storage)
+    if study is not None:
+        check_study_name(study, "--study")
+
+
+def check_study_name(name: str, what: str) -> None:
+    """A study name is one folder right under --studies-dir: `../x` or `a/b` would land elsewhere."""
+    if name.strip() in ("", ".", "..") or any(c in name for c in ("/", "\\", "\0")):
+        raise UsageError(f"{what} {name!r} cannot name a study folder under --studies-dir: a study name has "
+                         "no '/' or '\\' and is not empty, '.' or '..' (e.g. --study digits-cnn-2)")
+
+
 def make_plan(recipe: Path, overrides: list[str], trials: Optional[int], workers: int, storage: Optional[str],
               study: Optional[str], studies_dir: Path) -> Plan:
     from dlcli.recipe.check import load_recipe
 
+    check_flags(trials, workers, storage, study)
     resolved = load_recipe(recipe, overrides)
     search = resolved.recipe.search
     if search is None or not search.space:
         raise UsageError(f"{recipe} has no search space: add `search: {{space: {{...}}}}` (see docs/search.md)")
-    if workers < 1:
-        raise UsageError("--workers must be at least 1")
-    name = study or resolved.recipe.name
+    name = resolved.recipe.name if study is None else study
+    if study is None:
+        check_study_name(name, "the recipe's name (the default study name; pass --study NAME)")
     study_dir = Path(studies_dir) / name
     setup = TrialSetup(Path(recipe).resolve(), list(overrides), search, study_dir, resolved.recipe.train.epochs)
     seed = resolved.recipe.seed if search.seed is None else search.seed

@@ -5,9 +5,12 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
+from dlcli.errors import UsageError
 from dlcli.recipe.schema import Search
+from dlcli.search import storage as storages
+
 
 def default_storage(study_dir: Path) -> str:
     """An Optuna journal file in the study directory: no server, safe for several processes."""
@@ -15,17 +18,31 @@ def default_storage(study_dir: Path) -> str:
 
 
 def is_journal(url: str) -> bool:
-    return "://" not in url
+    return storages.scheme(url) is None
 
 
 def open_storage(url: str) -> Any:
-    """A journal file path, or any SQLAlchemy URL (postgresql://, mysql://, sqlite:///)."""
+    """A journal file path, or any SQLAlchemy URL (postgresql://, mysql://, sqlite:///); exit 2
+    when it cannot be opened (an unwritable folder, a database that refuses the connection)."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
     if is_journal(url):
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
+        try:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(url))
+        except OSError as e:
+            raise UsageError(f"cannot open the journal {url}: {e.strerror or e}") from None
+    try:
+        return _rdb_storage(url)
+    except Exception as e:  # SQLAlchemy's OperationalError and friends: say why, not how
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise UsageError(f"cannot open the storage {storages.masked(url)}: {storages.masked(reason)}") from None
+
+
+def _rdb_storage(url: str) -> Any:
+    import optuna
+
     # a worker killed on another machine leaves a RUNNING trial: heartbeats let the others fail
     # it after the grace period and run its parameters again once
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # optuna >= 4.9
@@ -58,15 +75,32 @@ def make_pruner(search: Search, epochs: int) -> Any:
     return pruners.get(name)().make(epochs)
 
 
-def load(name: str, url: str, search: Search, seed: int, epochs: int, create: bool = False) -> Any:
+def load(name: str, url: str, search: Search, seed: int, epochs: int, create: bool = False,
+         storage: Any = None) -> Any:
+    """The study `name` in `url` (or in an already opened `storage`), created when asked."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by dlcli, with reasons
-    storage, sampler, pruner = open_storage(url), make_sampler(search, seed), make_pruner(search, epochs)
-    if create:
-        return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
-                                   directions=directions(search), load_if_exists=True)
-    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    storage = storage or open_storage(url)
+    sampler, pruner = make_sampler(search, seed), make_pruner(search, epochs)
+    if not create:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                directions=directions(search), load_if_exists=True)
+    name_metrics(study, search)
+    return study
+
+
+def name_metrics(study: Any, search: Search) -> None:
+    """Label the study's values with the objective metrics, for Optuna's dashboard and plots
+    (which say "Objective 0" otherwise); a study named before keeps its names."""
+    import optuna
+
+    names = [o.metric for o in search.objectives]
+    if study.metric_names is None and len(names) == len(study.directions):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def worker_id() -> str:
@@ -83,9 +117,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def recover_stale(study: Any) -> list[int]:
+def recover_stale(study: Any, storage: Any) -> list[int]:
     """Trials cut off by Ctrl-C or a killed worker of this machine: mark them interrupted and
-    queue their parameters once more, so a resumed search redoes only what was cut off."""
+    queue their parameters once more, so a resumed search redoes only what was cut off.
+    `storage` is the one the study was loaded from: its public methods reach other workers' trials."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -93,15 +128,23 @@ def recover_stale(study: Any) -> list[int]:
     queued = []
     for t in trials:
         if t.state == TrialState.RUNNING and owned_by_dead_local_worker(t):
-            study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-            study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            fail_interrupted(study, storage, t.number)
         elif not (t.state == TrialState.FAIL and t.user_attrs.get("interrupted")):
             continue
         if t.number not in requeued:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
             queued.append(t.number)
     return queued
+
+
+def fail_interrupted(study: Any, storage: Any, number: int) -> None:
+    """Fail a trial whose worker died: reasons first, since a finished trial takes no more attributes."""
+    from optuna.trial import TrialState
+
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+    storage.set_trial_user_attr(trial_id, "interrupted", True)
+    storage.set_trial_user_attr(trial_id, "error", "interrupted: its worker stopped")
+    study.tell(number, state=TrialState.FAIL)
 
 
 def owned_by_dead_local_worker(t: Any) -> bool:

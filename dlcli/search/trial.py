@@ -51,22 +51,15 @@ def pruning_hook(trial: Any, metric: str):
 
 
 def run_trial(trial: Any, setup: TrialSetup) -> Any:
-    """The objective Optuna calls: value(s) of the trained run, or TrialPruned, or an error."""
+    """The objective Optuna calls: value(s) of the trained run, or TrialPruned, or an error
+    whose reason the trial keeps (sampling included: a resumed study whose space was edited)."""
     import optuna
 
     from dlcli.engine.loop import StopTraining
-    from dlcli.engine.train import run_training
-    from dlcli.report.console import TrainReporter
 
     trial.set_user_attr("worker", worker_id())
-    params = sample(trial, setup.search.space)
-    run = setup.study_dir / "trials" / f"{trial.number:04d}"
-    trial.set_user_attr("run", str(run))
-    metric = setup.search.objectives[0].metric
-    hook = pruning_hook(trial, metric) if setup.prunes else None
     try:
-        record = run_training(setup.recipe, None, setup.overrides + as_overrides(params), run.parent,
-                              TrainReporter(quiet=True), run_dir=run, hook=hook)
+        return train_trial(trial, setup)
     except StopTraining as e:
         trial.set_user_attr("stop_reason", str(e))
         raise optuna.TrialPruned(str(e)) from None
@@ -78,6 +71,20 @@ def run_trial(trial: Any, setup: TrialSetup) -> Any:
         lines = [line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip()]
         trial.set_user_attr("error", " | ".join(lines)[:500])
         raise
+
+
+def train_trial(trial: Any, setup: TrialSetup) -> Any:
+    """Sample, train the trial's run under the study folder, and read its objective values."""
+    from dlcli.engine.train import run_training
+    from dlcli.report.console import TrainReporter
+
+    params = sample(trial, setup.search.space)
+    run = setup.study_dir / "trials" / f"{trial.number:04d}"
+    trial.set_user_attr("run", str(run))
+    metric = setup.search.objectives[0].metric
+    hook = pruning_hook(trial, metric) if setup.prunes else None
+    record = run_training(setup.recipe, None, setup.overrides + as_overrides(params), run.parent,
+                          TrainReporter(quiet=True), run_dir=run, hook=hook)
     trial.set_user_attr("epochs", record["epochs_completed"])
     values = [objective_value(record, o.metric) for o in setup.search.objectives]
     return values[0] if len(values) == 1 else tuple(values)
