@@ -21,7 +21,13 @@ def split_component(value) -> tuple[str, dict]:
 
 
 def split_source(value) -> tuple[str, dict]:
-    """`digits` or `{type: csv, path: ...}` (data.source) -> ("csv", {"path": ...})."""
+    """`digits` or `{type: csv, path: ...}` (data.source) -> ("csv", {"path": ...}).
+
+    `type` and `name` both name the source: with both, one would silently win (`{type: iris,
+    name: wine}` trained on wine), so that is an error."""
+    if isinstance(value, dict) and "type" in value and "name" in value:
+        raise ValueError(f"give the source as `type` or as `name`, not both (type: {value['type']!r}, "
+                         f"name: {value['name']!r})")
     if isinstance(value, dict) and "type" in value:
         value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
     return split_component(value)

@@ -3,7 +3,7 @@
 Importing this package fills the `sources`, `normalizers` and `augmentations` registries; it
 imports neither torch nor scikit-learn, so validating a recipe stays fast.
 """
-from dlcli.data import augment, builtin, files, normalize, splits, synthetic  # noqa: F401  (registration)
+from dlcli.data import augment, builtin, files, normalize, npz, splits, synthetic  # noqa: F401  (registration)
 from dlcli.data.augment import AugmentError, check, compose
 from dlcli.data.base import DataInfo, Dataset, Source, SourceError, augmentations, normalizers, sources
 from dlcli.data.splits import split_indices, splits_digest

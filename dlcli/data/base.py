@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from dlcli.errors import UsageError
 from dlcli.registry import Registry
 
 sources = Registry("dataset")
@@ -29,8 +30,11 @@ class SourceArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SourceError(ValueError):
-    """The data cannot be read as asked; `key` is the source argument at fault (e.g. "path")."""
+class SourceError(UsageError, ValueError):
+    """The data cannot be read as asked; `key` is the source argument at fault (e.g. "path").
+
+    A UsageError (exit 2) wherever it surfaces: a file that breaks only when training reads all
+    of it is still wrong input, not a failed run."""
 
     def __init__(self, message: str, key: Optional[str] = None):
         super().__init__(message)
@@ -48,6 +52,9 @@ class DataInfo:
     targets: Optional[int] = None  # regression: number of target columns
     feature_names: Optional[list[str]] = None
     raw_shape: Optional[tuple] = None  # what users hand over when it differs: digits are 64 pixels
+    samples: Optional[int] = None  # how many samples there are in all (None: not known without loading)
+    class_counts: Optional[list[int]] = None  # classification: samples per class, index = label
+    given: Optional[dict[str, int]] = None  # a split the data comes with (`split: given`): part -> samples
 
     @property
     def user_shape(self) -> tuple:
@@ -67,6 +74,7 @@ class Dataset:
     y: np.ndarray
     info: DataInfo
     extra: dict = field(default_factory=dict)  # e.g. the csv label mapping
+    given: Optional[dict[str, np.ndarray]] = None  # the split the data comes with: part -> row indices
 
     def __len__(self) -> int:
         return len(self.x)

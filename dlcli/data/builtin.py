@@ -1,7 +1,8 @@
 """Builtin sources: scikit-learn's embedded datasets and seeded synthetic 2-D problems.
 
-`info` is hardcoded so that `dlcli validate` never imports scikit-learn; `load` builds its
-DataInfo from what scikit-learn actually returns, and the tests check that the two agree.
+`info` is hardcoded so that `dlcli validate` never reads a file; `load` reads the files
+scikit-learn ships without importing it (data/embedded.py) and builds its DataInfo from what
+it read, and the tests check that the two agree.
 Nothing here touches the network.
 """
 from __future__ import annotations
@@ -27,6 +28,12 @@ def numbered(k: int) -> list[str]:
     return [str(i) for i in range(k)]
 
 
+def balanced(n: int, k: int) -> list[int]:
+    """Samples per class when n samples are dealt to k classes in turn (the first n % k get one more):
+    how make_moons, make_circles, make_blobs and the seeded generators here share them out."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
 class _Embedded(Source):
     """One of scikit-learn's embedded datasets; subclasses name the loader and the hardcoded info."""
 
@@ -37,20 +44,21 @@ class _Embedded(Source):
         return fixed_task(self.loader, copy.deepcopy(self.known), task)
 
     def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        from sklearn import datasets
+        from dlcli.data import embedded
 
-        bunch = getattr(datasets, f"load_{self.loader}")()
+        bunch = embedded.read(self.loader, self.known.feature_names)
         x = np.asarray(bunch.data, dtype=np.float32).reshape((len(bunch.data),) + self.known.input_shape)
         if self.known.task == "regression":
             y = np.asarray(bunch.target, dtype=np.float32).reshape(len(x), -1)
             info = DataInfo(x.shape[1:], "regression", "tabular", targets=y.shape[1],
-                            feature_names=[str(f) for f in bunch.feature_names])
+                            feature_names=[str(f) for f in bunch.feature_names], samples=len(x))
         else:
             y = np.asarray(bunch.target, dtype=np.int64)
             names = None if self.known.layout == "image" else [str(f) for f in bunch.feature_names]
-            info = DataInfo(x.shape[1:], "classification", self.known.layout,
-                            classes=[str(c) for c in bunch.target_names], feature_names=names,
-                            raw_shape=self.known.raw_shape)
+            classes = [str(c) for c in bunch.target_names]
+            info = DataInfo(x.shape[1:], "classification", self.known.layout, classes=classes, feature_names=names,
+                            raw_shape=self.known.raw_shape, samples=len(x),
+                            class_counts=np.bincount(y, minlength=len(classes)).tolist())
         return Dataset(x, y, fixed_task(self.loader, info, task))
 
 
@@ -59,7 +67,8 @@ class Digits(_Embedded):
     """Handwritten digits, 1797 grayscale 8x8 images (raw 0..16), 10 classes (scikit-learn)."""
 
     loader = "digits"
-    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10), raw_shape=(64,))
+    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10), raw_shape=(64,), samples=1797,
+                     class_counts=[178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
 
 
 @sources.register("iris")
@@ -68,7 +77,8 @@ class Iris(_Embedded):
 
     loader = "iris"
     known = DataInfo((4,), "classification", "tabular", classes=["setosa", "versicolor", "virginica"],
-                     feature_names=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+                     feature_names=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+                     samples=150, class_counts=[50, 50, 50])
 
 
 @sources.register("wine")
@@ -79,7 +89,7 @@ class Wine(_Embedded):
     known = DataInfo((13,), "classification", "tabular", classes=["class_0", "class_1", "class_2"], feature_names=[
         "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
         "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines",
-        "proline"])
+        "proline"], samples=178, class_counts=[59, 71, 48])
 
 
 _CELL = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
@@ -93,7 +103,7 @@ class BreastCancer(_Embedded):
     loader = "breast_cancer"
     known = DataInfo((30,), "classification", "tabular", classes=["malignant", "benign"],
                      feature_names=[f"mean {c}" for c in _CELL] + [f"{c} error" for c in _CELL]
-                     + [f"worst {c}" for c in _CELL])
+                     + [f"worst {c}" for c in _CELL], samples=569, class_counts=[212, 357])
 
 
 @sources.register("diabetes")
@@ -101,7 +111,7 @@ class Diabetes(_Embedded):
     """Diabetes progression, 442 patients, 10 standardised features, 1 regression target (scikit-learn)."""
 
     loader = "diabetes"
-    known = DataInfo((10,), "regression", "tabular", targets=1,
+    known = DataInfo((10,), "regression", "tabular", targets=1, samples=442,
                      feature_names=["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"])
 
 
@@ -118,9 +128,13 @@ class _Synthetic(Source):
         return 2
 
     def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        name = type(self).__name__.lower()
-        info = DataInfo((self.features(a),), "classification", "tabular", classes=numbered(self.classes(a)))
+        name, k = type(self).__name__.lower(), self.classes(a)
+        info = DataInfo((self.features(a),), "classification", "tabular", classes=numbered(k), samples=a.size,
+                        class_counts=self.counts(a.size, k))
         return fixed_task(name, info, task)
+
+    def counts(self, n: int, k: int) -> list[int]:
+        return balanced(n, k)
 
     def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
         info = self.info(a, base, task)
@@ -159,6 +173,9 @@ class Moons(_Synthetic):
 
     Args = MoonsArgs
 
+    def counts(self, n: int, k: int) -> list[int]:
+        return [n // 2, n - n // 2]  # scikit-learn gives the odd sample to the second class
+
     def generate(self, a: MoonsArgs) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import make_moons
 
@@ -170,6 +187,9 @@ class Circles(_Synthetic):
     """A small circle inside a large one in 2-D (radius ratio 0.5), 2 classes (seeded)."""
 
     Args = CirclesArgs
+
+    def counts(self, n: int, k: int) -> list[int]:
+        return [n // 2, n - n // 2]  # scikit-learn gives the odd sample to the second class
 
     def generate(self, a: CirclesArgs) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import make_circles

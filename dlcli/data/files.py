@@ -1,4 +1,4 @@
-"""File sources: a CSV table, an .npz archive, a folder of images (one subfolder per class).
+"""File sources: a CSV table and a folder of images (one subfolder per class); .npz archives are in npz.py.
 
 Relative paths are resolved against `base`, the recipe's folder. Every problem with the user's
 files is a SourceError whose `key` names the source argument to fix, and whose message says what
@@ -21,11 +21,12 @@ from typing import Annotated, Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dlcli.data.base import DataInfo, Dataset, Layout, Source, SourceArgs, SourceError, TaskName, sources
+from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, SourceError, TaskName, sources
 from dlcli.data.builtin import fixed_task
 from dlcli.registry import closest
 
 MAX_CLASSES = 20  # an integer csv target with at most this many distinct values is a class label
+PARTS = ("train", "val", "test")  # the parts of a given split, in the order their rows are stacked
 
 
 def resolve(path: str, base: Path, folder: bool = False) -> Path:
@@ -60,6 +61,28 @@ def encode_labels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return y.astype(np.int64).reshape(-1), label_names(uniq)
 
 
+def counted(info: DataInfo, y: np.ndarray) -> DataInfo:
+    """`info` with the sample count and, for classification, the samples per class filled in."""
+    info.samples = len(y)
+    if info.classes is not None:
+        info.class_counts = np.bincount(y, minlength=len(info.classes)).tolist()
+    return info
+
+
+def csv_given(t: Table, name: str) -> dict[str, np.ndarray]:
+    """Row indices of each part named in the split column; a value that is no part is an error."""
+    col = t.column(name, "split_column")
+    values = [row[col].strip().lower() for row in t.rows]
+    for i, value in enumerate(values):
+        if value not in PARTS:
+            near = closest(value, list(PARTS))
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            shown = t.rows[i][col].strip()
+            raise SourceError(f"{t.path}: split column '{name}' has {shown!r} on line {t.lines[i]}; expected train, "
+                              f"val or test{hint}", "split_column")
+    return {part: np.array([i for i, v in enumerate(values) if v == part], dtype=np.int64) for part in PARTS}
+
+
 def label_dataset(x: np.ndarray, y: np.ndarray, info: DataInfo) -> Dataset:
     extra = {"label_mapping": {c: i for i, c in enumerate(info.classes)}} if info.classes else {}
     return Dataset(x, y, info, extra)
@@ -73,6 +96,8 @@ class CsvArgs(SourceArgs):
     target: str = Field(description="name of the target column")
     features: Optional[list[str]] = Field(None, description="feature columns; default: every column but the target")
     delimiter: str = Field(",", min_length=1, max_length=1, description="the field separator")
+    split_column: Optional[str] = Field(None, description="column saying which split each row is in (train, val "
+                                        "or test), for `data.split: given`; never a feature")
 
 
 @dataclass
@@ -128,6 +153,19 @@ def parse_numbers(cells: list[str]) -> Optional[np.ndarray]:
     return v if np.isfinite(v).all() else None
 
 
+def bad_cell(cell: str, line: int) -> str:
+    """What is wrong with a cell that should hold a finite number, and where."""
+    return f"is empty on line {line}" if not cell else f"has {cell!r} on line {line}, which is not a finite number"
+
+
+def not_finite(cell: str) -> bool:
+    """A cell that reads as a number but is nan or +-inf (a string label is not one)."""
+    try:
+        return not math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
 def first_bad(cells: list[str], lines: list[int]) -> tuple[str, int]:
     for cell, line in zip(cells, lines):
         if parse_numbers([cell]) is None:
@@ -147,8 +185,9 @@ def csv_target(t: Table, name: str, task: Optional[TaskName]) -> tuple[np.ndarra
     """The target column as labels (N,) int64 or values (N, 1) float32, and the info it implies."""
     cells = [row[t.column(name, "target")].strip() for row in t.rows]
     for cell, line in zip(cells, t.lines):
-        if not cell:
-            raise SourceError(f"target column '{name}' is empty on line {line}; every row needs a target", "target")
+        if not cell or not_finite(cell):
+            raise SourceError(f"{t.path}: target column '{name}' {bad_cell(cell, line)}; every row needs a target",
+                              "target")
     nums = parse_numbers(cells)
     task = task or csv_task(nums)
     if task == "regression":
@@ -161,9 +200,11 @@ def csv_target(t: Table, name: str, task: Optional[TaskName]) -> tuple[np.ndarra
 
 
 def csv_features(t: Table, a: CsvArgs) -> tuple[list[int], list[str]]:
-    names = a.features if a.features is not None else [h for h in t.header if h != a.target]
+    names = a.features if a.features is not None else [h for h in t.header if h not in (a.target, a.split_column)]
     if a.target in names:
         raise SourceError(f"column '{a.target}' is the target; remove it from features", "features")
+    if a.split_column is not None and a.split_column in names:
+        raise SourceError(f"column '{a.split_column}' is the split column; remove it from features", "features")
     if not names:
         raise SourceError(f"{t.path} has no feature columns besides the target '{a.target}'", "features")
     return [t.column(n, "features") for n in names], names
@@ -190,9 +231,10 @@ def csv_matrix(t: Table, cols: list[int], names: list[str]) -> np.ndarray:
     x, bad = numeric_cells(t, cols)
     if bad is None:
         return x
-    _, line, c = bad
-    raise SourceError(f"feature column '{names[cols.index(c)]}' must be numeric, but line {line} has "
-                      f"{t.rows[bad[0]][c]!r}; list the columns to use in `features` to leave it out", "features")
+    row, line, c = bad
+    raise SourceError(f"{t.path}: feature column '{names[cols.index(c)]}' {bad_cell(t.rows[row][c].strip(), line)}; "
+                      f"every feature must be a finite number: fix the cell, drop the row, or list the columns to use "
+                      f"in `features` to leave it out", "features")
 
 
 @sources.register("csv")
@@ -202,121 +244,23 @@ class Csv(Source):
     Args = CsvArgs
     main = "path"
 
-    def scan(self, a: CsvArgs, base: Path, task: Optional[TaskName]) -> tuple[Table, list[int], np.ndarray, DataInfo]:
+    def scan(self, a: CsvArgs, base: Path, task: Optional[TaskName]) -> Dataset:
+        """Every cell read and checked, so `validate` finds what training would trip on."""
         t = read_table(resolve(a.path, base), a.delimiter)
+        given = csv_given(t, a.split_column) if a.split_column is not None else None  # before it is read as a feature
         y, info = csv_target(t, a.target, task)
         cols, names = csv_features(t, a)
         info.input_shape, info.feature_names = (len(cols),), names
-        return t, cols, y, info
+        data = label_dataset(csv_matrix(t, cols, names), y, counted(info, y))
+        if given is not None:
+            data.given, info.given = given, {part: len(idx) for part, idx in given.items()}
+        return data
 
     def info(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return self.scan(a, base, task)[3]
+        return self.scan(a, base, task).info
 
     def load(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        t, cols, y, info = self.scan(a, base, task)
-        return label_dataset(csv_matrix(t, cols, info.feature_names), y, info)
-
-
-# --------------------------------------------------------------------------------------- npz
-
-
-class NpzArgs(SourceArgs):
-    path: str = Field(description="the .npz archive (numpy.savez), relative to the recipe's folder")
-    x: str = Field("x", description="name of the input array, (N, ...)")
-    y: str = Field("y", description="name of the target array, (N,) labels or (N, T) values")
-    layout: Optional[Layout] = Field(None, description="tabular, sequence or image; default from x's axes (2, 3, 4)")
-
-
-def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple, np.dtype]:
-    """Shape and dtype of one array of an archive, from its header alone (no data read)."""
-    fmt = np.lib.format
-    with archive.open(member) as f:
-        version = fmt.read_magic(f)
-        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-        if read is None:  # a newer header format: read the array itself rather than guess
-            arr = fmt.read_array(archive.open(member), allow_pickle=False)
-            return arr.shape, arr.dtype
-        shape, _, dtype = read(f)
-    return tuple(shape), dtype
-
-
-def npz_header(path: Path, name: str, key: str) -> tuple[tuple, np.dtype]:
-    if not zipfile.is_zipfile(path):
-        raise SourceError(f"{path} is not an .npz archive; expected a file written by numpy.savez", "path")
-    with zipfile.ZipFile(path) as archive:
-        names = [m[:-4] for m in archive.namelist() if m.endswith(".npy")]
-        if name not in names:
-            raise unknown("array", name, names, path, key)
-        return npy_header(archive, name + ".npy")
-
-
-def npz_array(path: Path, name: str, key: str) -> np.ndarray:
-    npz_header(path, name, key)  # a missing name is reported with the nearest one
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return archive[name]
-    except ValueError as e:  # object arrays need pickle, which could run code: refused
-        raise SourceError(f"array '{name}' in {path} cannot be read without pickle: {e}", key) from None
-
-
-def npz_input_shape(shape: tuple, layout: Optional[Layout], name: str) -> tuple[tuple, Layout]:
-    """Per-sample shape for a layout; an explicit layout may add a channel axis or flatten."""
-    layout = layout or {2: "tabular", 3: "sequence", 4: "image"}.get(len(shape))
-    rest = tuple(int(d) for d in shape[1:])
-    fits = {"tabular": len(shape) >= 2, "sequence": len(shape) in (2, 3), "image": len(shape) in (3, 4)}
-    if layout is None or not fits[layout]:
-        need = "2 axes (tabular), 3 (sequence) or 4 (image)" if layout is None else {
-            "tabular": "2 or more axes", "sequence": "2 or 3 axes", "image": "3 (N, H, W) or 4 (N, C, H, W) axes"}[layout]
-        raise SourceError(f"array '{name}' has shape {tuple(shape)}; layout {layout or '(inferred)'} needs {need}",
-                          "x" if layout is None else "layout")
-    if layout == "tabular":
-        return (math.prod(rest),), layout
-    if len(shape) == (3 if layout == "image" else 2):  # the missing axis is a single channel
-        return ((1,) + rest if layout == "image" else rest + (1,)), layout
-    return rest, layout
-
-
-def npz_target(y: np.ndarray, n: int, task: Optional[TaskName], name: str) -> tuple[np.ndarray, DataInfo]:
-    if len(y) != n or y.dtype.kind not in "biufUS":
-        raise SourceError(f"array '{name}' must hold one number or label per sample of x ({n}), "
-                          f"but has shape {y.shape} and dtype {y.dtype}", "y")
-    labels = y.reshape(-1) if y.ndim == 1 or y.shape[1:] == (1,) else None
-    task = task or ("classification" if labels is not None and y.dtype.kind in "biuUS" else "regression")
-    if task == "regression":
-        if y.dtype.kind in "US" or not np.isfinite(y.astype(np.float64)).all():
-            raise SourceError(f"array '{name}' must hold finite numbers for regression", "y")
-        y = y.astype(np.float32).reshape(n, -1)
-        return y, DataInfo((), "regression", "tabular", targets=y.shape[1])
-    if labels is None or (labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
-        raise SourceError(f"array '{name}' must hold one integer or string label per sample for classification, "
-                          f"but has shape {y.shape} and dtype {y.dtype}", "y")
-    y, classes = encode_labels(labels)
-    return y, DataInfo((), "classification", "tabular", classes=classes)
-
-
-@sources.register("npz")
-class Npz(Source):
-    """A numpy .npz archive with an input array x (N, ...) and a target array y (N,) or (N, T)."""
-
-    Args = NpzArgs
-    main = "path"
-
-    def scan(self, a: NpzArgs, base: Path, task: Optional[TaskName]) -> tuple[Path, np.ndarray, DataInfo]:
-        path = resolve(a.path, base)
-        shape, dtype = npz_header(path, a.x, "x")
-        if dtype.kind not in "biuf":
-            raise SourceError(f"array '{a.x}' must be numeric, but its dtype is {dtype}", "x")
-        y, info = npz_target(npz_array(path, a.y, "y"), shape[0], task, a.y)
-        info.input_shape, info.layout = npz_input_shape(shape, a.layout, a.x)
-        return path, y, info
-
-    def info(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return self.scan(a, base, task)[2]
-
-    def load(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        path, y, info = self.scan(a, base, task)
-        x = npz_array(path, a.x, "x").astype(np.float32).reshape((len(y),) + info.input_shape)
-        return label_dataset(x, y, info)
+        return self.scan(a, base, task)
 
 
 # ------------------------------------------------------------------------------ image folder
@@ -410,7 +354,8 @@ class ImageFolder(Source):
         root = resolve(a.path, base, folder=True)
         classes, files = image_files(root, a.extensions)
         shape = (1 if a.mode == "grayscale" else 3,) + tuple(a.size)
-        return root, files, fixed_task("image_folder", DataInfo(shape, "classification", "image", classes=classes), task)
+        info = DataInfo(shape, "classification", "image", classes=classes)
+        return root, files, fixed_task("image_folder", counted(info, np.array([c for c, _ in files], np.int64)), task)
 
     def info(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
         return self.scan(a, base, task)[2]

@@ -1,7 +1,9 @@
 """Train/val/test index splits: seeded, stratified for classification, hashed for run records.
 
 Sizes are rounded cumulatively (test first, then val), so each part is within one sample of
-its ratio and the parts always sum to N. scikit-learn is imported only for a stratified split.
+its ratio and the parts always sum to N. A stratified split draws what scikit-learn's
+train_test_split draws, through its numpy port in stratify.py (scikit-learn is not imported);
+`stratification_problem` replays it from class counts alone, for `dlcli validate`.
 
 The hash method assigns each sample by a seeded hash of its features instead: the assignment
 does not depend on row order, survives appended rows, and puts exact duplicates together; part
@@ -40,26 +42,59 @@ def class_name(label: int, classes: Optional[Sequence[str]]) -> str:
     return f"'{classes[label]}'" if classes is not None and 0 <= label < len(classes) else str(label)
 
 
+def cut_problem(labels: np.ndarray, counts: np.ndarray, totals: dict, size: int, part: str,
+                classes: Optional[Sequence[str]]) -> Optional[str]:
+    """Why `size` samples cannot be split off, stratified, from a set with these class `counts`
+    (`labels` name them; `totals` are each class's samples in the whole dataset); None if they can."""
+    if size == 0 or size == counts.sum():  # nothing to balance: one side is empty
+        return None
+    if counts.min() < 2:
+        c = int(labels[counts.argmin()])
+        return (f"class {class_name(c, classes)} has only {totals[c]} sample(s), too few to stratify the "
+                f"train/val/test split (each part needs its share of every class); set `stratify: false` "
+                f"or add samples of that class")
+    smaller = min(size, int(counts.sum()) - size)
+    if smaller < len(counts):
+        return (f"the {part} split would hold {smaller} samples, fewer than the {len(counts)} classes, so it "
+                f"cannot be stratified; set `stratify: false` or change the split ratios")
+    return None
+
+
+def stratification_problem(class_counts: Sequence[int], n_val: int, n_test: int, seed: int,
+                           classes: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Why the stratified split of data with these samples per class (index = label) fails; None if
+    it does not. The test cut's allocation is replayed from the counts and the seed, so this
+    decides from the counts alone exactly what `split_indices` decides from the labels."""
+    from dlcli.data.stratify import approximate_mode
+
+    counts = np.asarray(class_counts, dtype=np.int64)
+    labels = np.flatnonzero(counts > 0)
+    counts, totals = counts[labels], {int(c): int(n) for c, n in zip(labels, counts[labels])}
+    problem = cut_problem(labels, counts, totals, n_test, "test", classes)
+    if problem:
+        return problem
+    rest = counts if n_test in (0, counts.sum()) else approximate_mode(
+        counts, int(counts.sum()) - n_test, np.random.RandomState(seed % 2**32))
+    kept = rest > 0  # a class the test cut took whole is absent from what the val cut sees
+    return cut_problem(labels[kept], rest[kept], totals, n_val, "val", classes)
+
+
 def stratified_cut(idx: np.ndarray, y: np.ndarray, size: int, seed: int, part: str,
                    classes: Optional[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Split `size` samples of idx off into `part`, keeping class proportions: (rest, part)."""
-    from sklearn.model_selection import train_test_split
+    """Split `size` samples of idx off into `part`, keeping class proportions: (rest, part).
 
-    if size == 0 or size == len(idx):  # nothing to balance: one side is empty
+    numpy's port of scikit-learn's stratified shuffle split (dlcli.data.stratify) draws the same
+    samples without importing scikit-learn."""
+    from dlcli.data.stratify import stratified_split
+
+    if size == 0 or size == len(idx):
         return (idx, idx[:0]) if size == 0 else (idx[:0], idx)
-    values, counts = np.unique(y[idx], return_counts=True)
-    if counts.min() < 2:
-        c = int(values[counts.argmin()])
-        raise SourceError(
-            f"class {class_name(c, classes)} has only {int(np.sum(y == c))} sample(s), too few to stratify the "
-            f"train/val/test split (each part needs its share of every class); set `stratify: false` "
-            f"or add samples of that class")
-    if min(size, len(idx) - size) < len(values):
-        raise SourceError(
-            f"the {part} split would hold {min(size, len(idx) - size)} samples, fewer than the {len(values)} "
-            f"classes, so it cannot be stratified; set `stratify: false` or change the split ratios")
-    rest, cut = train_test_split(idx, test_size=size, stratify=y[idx], random_state=seed)
-    return rest, cut
+    labels, counts = np.unique(y[idx], return_counts=True)
+    totals = {int(c): int(np.sum(y == c)) for c in labels}
+    problem = cut_problem(labels, counts, totals, size, part, classes)
+    if problem:
+        raise SourceError(problem)
+    return stratified_split(idx, y[idx], size, seed)
 
 
 def split_indices(y: np.ndarray, task: TaskName, train: float, val: float, test: float, stratify: bool,

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field, PositiveInt
 
 from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, TaskName, sources
-from dlcli.data.builtin import fixed_task, numbered
+from dlcli.data.builtin import balanced, fixed_task, numbered
 
 MAX_CYCLES = 3  # per image side: low enough that a pattern survives the network's first pooling
 MAX_SHIFT = 0.25  # of the image size, either way
@@ -70,7 +70,8 @@ class SyntheticImages(Source):
     Args = SyntheticImagesArgs
 
     def info(self, a: SyntheticImagesArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        info = DataInfo(tuple(a.shape), "classification", "image", classes=numbered(a.classes))
+        info = DataInfo(tuple(a.shape), "classification", "image", classes=numbered(a.classes), samples=a.samples,
+                        class_counts=balanced(a.samples, a.classes))
         return fixed_task("synthetic_images", info, task)
 
     def load(self, a: SyntheticImagesArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:

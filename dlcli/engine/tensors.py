@@ -40,16 +40,13 @@ def load_dataset(resolved: Any) -> Any:
 
 
 def make_splits(resolved: Any, dataset: Any) -> dict:
+    """The recipe's data.split of `dataset`: given, hashed or seeded (dlcli.data.partition)."""
     from dlcli.data.base import SourceError
-    from dlcli.data.splits import hash_indices, split_indices
+    from dlcli.data.partition import make
     from dlcli.errors import UsageError
 
-    s = resolved.recipe.data.split
-    if s.method == "hash":  # by content alone, so `stratify` does not apply
-        return hash_indices(dataset.x, s.train, s.val, s.test, resolved.recipe.seed)
     try:
-        return split_indices(dataset.y, resolved.task, s.train, s.val, s.test, s.stratify, resolved.recipe.seed,
-                             classes=dataset.info.classes)
+        return make(resolved.recipe.data.split, dataset, resolved.task, resolved.recipe.seed)
     except SourceError as e:
         raise UsageError(f"{resolved.path}: data.split: {e}") from None
 
