@@ -1,4 +1,4 @@
-"""dlcli eval: the best checkpoint's metrics on one split of the run's own data split."""
+"""dlcli eval: metrics of a run's evaluated weights (train.eval: best or last) on one of its own splits."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -15,15 +15,17 @@ def eval_run(
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     json: Json = False,
 ) -> None:
-    """Evaluate a run's best checkpoint on its train, val or test split."""
+    """Evaluate a run's checkpoint (best epoch, or last with train.eval: last) on its train, val or test split."""
     from dlcli.engine.evaluate import evaluate_run
-    from dlcli.report.console import console, metrics_table, print_json
+    from dlcli.report.console import console, err_console, metrics_table, print_json
 
     result = evaluate_run(run, split)
+    for warning in result.get("warnings", []):  # on stderr: stdout may be a --json consumer
+        err_console().print(f"warning: {warning}", soft_wrap=True)
     if json:
         print_json(result)
         return
-    console().print(f"{result['run']}: {split} split, {result['samples']} samples")
+    console().print(f"{result['run']}: {split} split, {result['samples']} samples, {result['weights']} weights")
     console().print(metrics_table({split: result["metrics"]}, title=""))
     cm = result["metrics"].get("confusion_matrix")
     if cm:

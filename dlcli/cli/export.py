@@ -1,4 +1,4 @@
-"""dlcli export: model.onnx from a run's best checkpoint, verified against PyTorch."""
+"""dlcli export: model.onnx from a run's evaluated checkpoint (best or last epoch), verified against PyTorch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +18,8 @@ def export(
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the ONNX Runtime vs PyTorch parity gate.")] = False,
     json: Json = False,
 ) -> None:
-    """Export a run's best checkpoint to ONNX (preprocessing inside) and check it against PyTorch (exit 1 on a mismatch)."""
+    """Export a run's evaluated checkpoint (best epoch, or last with train.eval: last) to ONNX (preprocessing
+    inside) and check it against PyTorch (exit 1 on a mismatch)."""
     from dlcli.export.run_export import export_run
     from dlcli.report.console import print_json
 

@@ -1,4 +1,4 @@
-"""dlcli train: run a recipe (or resume a run) and print the best checkpoint's metrics."""
+"""dlcli train: run a recipe (or resume a run) and print the evaluated checkpoint's metrics (best or last epoch)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +36,16 @@ def train(
         from dlcli.engine.launch import relaunch
         from dlcli.recipe.check import load_recipe
 
-        load_recipe(recipe or resume / "recipe.yaml", set_ or [])  # a bad recipe is one message, not one per rank
+        if resume:  # a bad recipe or a refused override is one message, not one per rank
+            from dlcli.engine.train import resume_recipe
+            from dlcli.repro.rundir import open_run
+
+            resume_recipe(open_run(resume), set_ or [])
+        else:
+            from dlcli.repro.rundir import check_writable
+
+            load_recipe(recipe, set_ or [])
+            check_writable(runs_dir, "--runs-dir")
         args = ([str(recipe)] if recipe else ["--resume", str(resume)]) + [a for v in (set_ or []) for a in ("--set", v)]
         args += ["--runs-dir", str(runs_dir)] + (["--json"] if json else [])
         raise typer.Exit(relaunch(nproc_per_node, nnodes, rdzv_endpoint, args))
@@ -48,7 +57,9 @@ def train(
     if json:
         print_json(record)
         return
-    console().print(metrics_table(record["metrics"], title=f"best epoch {record['best_epoch']}"))
+    weights = record.get("weights", {})
+    which = f"last epoch {weights['epoch']}" if weights.get("eval") == "last" else f"best epoch {record['best_epoch']}"
+    console().print(metrics_table(record["metrics"], title=which))
     console().print(f"run directory: {record['run']}  ({record['stop_reason']})")
     if "export" in record:
         from dlcli.cli.export import describe

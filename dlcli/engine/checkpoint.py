@@ -48,7 +48,12 @@ def remove_partial_writes(run: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_weights(run: Path, tag: str, model: Any) -> None:
+DAMAGED_WEIGHTS = "the run's record (run.json, metrics.jsonl) is intact; train the recipe again for new weights"
+
+
+def load_weights(run: Path, tag: str, model: Any, still: str = DAMAGED_WEIGHTS) -> None:
+    """Load `tag`'s weights into `model`; exit 2 naming the file when it is missing, damaged or
+    made for another network (a short list of what differs, never torch's full dump)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -58,20 +63,54 @@ def load_weights(run: Path, tag: str, model: Any) -> None:
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
+        raise UsageError(f"{path} is damaged (not a complete safetensors file: {e}); {still}") from None
+    load_into(model, tensors, path, still)
+
+
+def load_into(model: Any, tensors: dict, path: Path, still: str) -> None:
+    """model.load_state_dict(tensors), after checking every name and shape agrees."""
+    problems = mismatches(tensors, model.state_dict())
+    if problems:
+        raise UsageError(f"{path} does not fit the network of the recipe ({summary(problems)}); {still}")
     model.load_state_dict(tensors)
 
 
+def mismatches(saved: dict, wanted: dict) -> list[str]:
+    """What keeps `saved` from loading into a module whose state_dict is `wanted`, one item each."""
+    out = [f"{k} is missing" for k in wanted if k not in saved]
+    out += [f"{k} is not in the network" for k in saved if k not in wanted]
+    for k in (k for k in wanted if k in saved):
+        have, want = tuple(getattr(saved[k], "shape", ())), tuple(wanted[k].shape)
+        if have != want:
+            out.append(f"{k} is {list(have)} in the file, {list(want)} in the network")
+    return out
+
+
+def summary(problems: list[str], first: int = 3) -> str:
+    more = len(problems) - first
+    return "; ".join(problems[:first]) + (f"; and {more} more" if more > 0 else "")
+
+
 def load_state(run: Path, tag: str) -> dict:
+    """The training state saved at `tag`; exit 2 naming the file when it is missing or damaged."""
     from safetensors import SafetensorError
 
     path = state_path(run, tag)
     if not path.is_file():
         raise UsageError(f"{run} has no {tag} training state ({path} is missing): it cannot be resumed")
     try:
-        return statefile.unpack(path)
-    except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
+        state = statefile.unpack(path)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"{path} is damaged (not a training state dlcli wrote: {type(e).__name__}: {e}); "
+                         f"{DAMAGED_STATE}") from None
+    missing = [k for k in ("epoch", "loop", "model", "optimizer", "scheduler", "rng") if k not in state]
+    if missing:
+        raise UsageError(f"{path} is damaged (no {', '.join(missing)} in it); {DAMAGED_STATE}")
+    return state
+
+
+DAMAGED_STATE = ("the best checkpoint is separate: `dlcli eval` and `dlcli export` still work; delete this file to "
+                 "train the run again from epoch 1 on its saved split")
 
 
 def file_sha256(path: Path) -> str:

@@ -1,26 +1,53 @@
-"""Evaluate a finished run from its folder alone: recipe.yaml, splits.json, best checkpoint."""
+"""Evaluate a finished run from its folder alone: recipe.yaml, splits.json, its checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from dlcli.engine import checkpoint
 from dlcli.errors import UsageError
 from dlcli.repro import rundir
 
 SPLITS = ("train", "val", "test")
+NO_SPLIT = ("its checkpoints are intact, but without the saved split no data can be told apart from the training "
+            "data; train the recipe again")
+EVAL_GOES_ON = "eval reads only recipe.yaml, splits.json and the checkpoint, so it carries on"
 
 
-def load_run(run: Path, tag: str = "best"):
-    """(run dir, session with the `tag` weights loaded) of a run directory."""
+def load_run(run: Path, tag: Optional[str] = None):
+    """(run dir, session with the `tag` weights loaded) of a run directory; by default the
+    weights its recipe evaluates (train.eval: best or last)."""
     from dlcli.engine.setup import build_session
     from dlcli.recipe.check import load_recipe
 
     run = rundir.open_run(run)
-    if not checkpoint.weights_path(run, tag).is_file():
-        raise UsageError(f"{run} has no {tag} checkpoint ({checkpoint.weights_path(run, tag)} is missing)")
-    session = build_session(load_recipe(run / "recipe.yaml"), rundir.read_splits(run), for_training=False)
-    checkpoint.load_weights(run, tag, session.model)
+    indices = rundir.read_splits(run, NO_SPLIT)
+    resolved = load_recipe(run / "recipe.yaml")
+    tag = tag or resolved.recipe.train.eval
+    path = checkpoint.weights_path(run, tag)
+    if not path.is_file():
+        raise UsageError(f"{run} has no {tag} checkpoint ({path} is missing){unfinished(run, tag)}")
+    session = build_session(resolved, indices, for_training=False)
+    still = f"`dlcli train --resume {run}` saves it again from the last training state" if tag == "last" else None
+    checkpoint.load_weights(run, tag, session.model, still or checkpoint.DAMAGED_WEIGHTS)
     return run, session
+
+
+def unfinished(run: Path, tag: str) -> str:
+    """Why a checkpoint may be missing: the last epoch's weights are saved when training ends."""
+    if tag != "last":
+        return ""
+    return (f": its recipe evaluates the last epoch's weights (train.eval: last), saved when training ends; "
+            f"finish the run with `dlcli train --resume {run}`")
+
+
+def record_warnings(run: Path) -> list[str]:
+    """What is wrong with run.json, which eval does not need (it goes on, and says so)."""
+    try:
+        rundir.read_record(run, EVAL_GOES_ON)
+    except UsageError as e:
+        return [str(e)]
+    return []
 
 
 def evaluate_run(run: Path, split: str = "test") -> dict:
@@ -31,5 +58,7 @@ def evaluate_run(run: Path, split: str = "test") -> dict:
         raise UsageError(f"the {split} split of {run} is empty (see data.split in its recipe)")
     metric_names = list(dict.fromkeys(s.metric_names + (["confusion_matrix"] if s.resolved.task == "classification" else [])))
     s.metric_names = metric_names
-    return {"run": str(run), "split": split, "samples": s.data.size(split), "classes": s.data.dataset.info.classes,
-            "metrics": s.evaluate(split)}
+    result = {"run": str(run), "split": split, "samples": s.data.size(split), "classes": s.data.dataset.info.classes,
+              "weights": s.resolved.recipe.train.eval, "metrics": s.evaluate(split)}
+    warnings = record_warnings(run)
+    return {**result, "warnings": warnings} if warnings else result

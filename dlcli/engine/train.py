@@ -27,14 +27,18 @@ def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional
           deterministic: bool = False) -> tuple[Path, Session, LoopState]:
     """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
     resolved = load_recipe(recipe, overrides)
+    if run_dir is None:
+        rundir.check_writable(runs_root, "--runs-dir")  # before the data is loaded: nothing trains in vain
+    else:
+        rundir.check_writable(run_dir, "the run directory")
     session = build_session(resolved, deterministic=deterministic, dist=join(resolved))
     refuse_leakage(resolved, session.data.leakage)  # before the run directory: a refusal leaves nothing behind
     if not session.dist.main:
         return Path(session.dist.broadcast(None)), session, LoopState()
     run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
-    rundir.write_splits(run, session.data.indices, session.data.digest)
     write_json(run / "run.json", base_record(run, session, recipe))
+    rundir.write_splits(run, session.data.indices, session.data.digest)  # last: with it, the run can be resumed
     session.dist.broadcast(str(run))
     return run, session, LoopState()
 
@@ -57,32 +61,164 @@ def refuse_leakage(resolved: Any, report: Optional[dict]) -> None:
                      f"`data.split.method: hash` so duplicates share a split, or set check.leakage: warn")
 
 
+# What `--resume --set` may change: how long, where and how fast the run trains, and what it
+# reports. Everything else (the network, the data and its split, the seed, the task, the optimizer,
+# the schedule, the batch size, the loss) either does not load from the saved state or would
+# quietly make the resumed run a different one than its record describes.
+RESUMABLE = ("train.epochs", "train.early_stopping", "train.eval", "train.device", "train.threads",
+             "train.precision", "train.deterministic", "train.compile", "train.channels_last",
+             "train.eval_batch_size", "train.metrics", "description", "export", "check", "search")
+HORIZON_SCHEDULES = ("cosine", "onecycle")  # their saved state fixes the total number of steps
+RESUME_STILL = "`dlcli eval` still works on its checkpoints; train the recipe again for a run that can be resumed"
+NO_STATE = "{path} is missing: {run} starts over from epoch 1 on its saved split"
+
+
 def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopState]:
     """Continue from the last training state; a run killed before its first one starts over
-    from epoch 1 on its saved split, which ends exactly where an uninterrupted run would."""
+    from epoch 1 on its saved split, which ends exactly where an uninterrupted run would.
+    Nothing in the run directory changes until the state has loaded into the network."""
     run = rundir.open_run(run_dir)
-    if not (run / "splits.json").is_file():
+    if not (run / "splits.json").exists() and not checkpoint.state_path(run, "last").exists():
         raise UsageError(f"{run} stopped before its data was split: nothing to resume; train the recipe again")
-    resolved = load_recipe(run / "recipe.yaml", overrides)
-    was = rundir.read_json(run / "run.json").get("determinism", {}) if (run / "run.json").is_file() else {}
-    session = build_session(resolved, rundir.read_splits(run), deterministic=bool(was.get("deterministic")),
-                            dist=join(resolved))
-    if overrides and session.dist.main:
-        write_atomic(run / "recipe.yaml", dump(resolved.doc))
+    for folder in (run, run / "checkpoints"):
+        rundir.check_writable(folder, "the run directory")
+    was = rundir.read_record(run, RESUME_STILL).get("determinism") or {}
+    indices = rundir.read_splits(run, RESUME_STILL)
+    resolved = resume_recipe(run, overrides)
+    session = build_session(resolved, indices, deterministic=bool(was.get("deterministic")), dist=join(resolved))
     if session.dist.main:
         checkpoint.remove_partial_writes(run)
     session.dist.broadcast(None)  # no rank reads the state before rank 0 has tidied up
-    state = LoopState()
-    if checkpoint.state_path(run, "last").is_file():
-        saved = checkpoint.load_state(run, "last")
-        session.model.load_state_dict(saved["model"])
-        session.optimizer.load_state_dict(saved["optimizer"])
-        session.scheduler.load_state_dict(saved["scheduler"])
-        restore_rng(saved["rng"], session.gen)
-        state = LoopState(**saved["loop"])
-    if session.dist.main:
+    state = restore(run, session)
+    if session.dist.main:  # the state fits: only now may the run's files change
+        if overrides:
+            write_atomic(run / "recipe.yaml", dump(resolved.doc))
         rundir.truncate_metrics(run, state.epoch)
     return run, session, state
+
+
+def restore(run: Path, s: Session) -> LoopState:
+    """The loop state of the last checkpoint, with the weights, optimizer, schedule and RNG put
+    back; exit 2 naming the file when it does not fit. No file: epoch 0, and it is said."""
+    path = checkpoint.state_path(run, "last")
+    if not path.is_file():
+        if s.dist.main:
+            say_starting_over(run, path)
+        return LoopState()
+    saved = checkpoint.load_state(run, "last")
+    checkpoint.load_into(s.model, saved["model"], path, checkpoint.DAMAGED_STATE)
+    try:
+        s.optimizer.load_state_dict(saved["optimizer"])
+        s.scheduler.load_state_dict(saved["scheduler"])
+        restore_rng(saved["rng"], s.gen)
+        return LoopState(**saved["loop"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UsageError(f"{path} does not fit this run ({type(e).__name__}: {str(e)[:200]}); "
+                         f"{checkpoint.DAMAGED_STATE}") from None
+
+
+def say_starting_over(run: Path, path: Path) -> None:
+    """Always said, on stderr: a run that had trained epochs loses them."""
+    from dlcli.report.console import err_console
+
+    logged = rundir.logged_epochs(run)
+    lost = f" (the {logged} epochs in metrics.jsonl are trained again)" if logged else ""
+    err_console().print(f"note: {NO_STATE.format(path=path, run=run)}{lost}", soft_wrap=True)
+
+
+def resume_recipe(run: Path, overrides: list[str]) -> Any:
+    """The run's recipe with the overrides a resume may take; exit 2 naming any other."""
+    resolved = load_recipe(run / "recipe.yaml", overrides)
+    if overrides:
+        refuse_changes(load_recipe(run / "recipe.yaml"), resolved, overrides)
+    return resolved
+
+
+def refuse_changes(saved: Any, resolved: Any, overrides: list[str]) -> None:
+    """Exit 2, naming each key, when --set changes what the saved state belongs to."""
+    from dlcli.errors import Problem, RecipeError
+
+    changed = [p for p in changed_paths(saved.recipe.model_dump(), resolved.recipe.model_dump()) if not resumable(p)]
+    problems = [Problem(path, f"a resume cannot change this: {why_fixed(path)}; train the recipe again for a new run"
+                        + (f" (a resume may change {', '.join(RESUMABLE)})" if i == 0 else ""),
+                        where=cause(path, overrides, saved.path)) for i, path in enumerate(changed)]
+    problems += horizon_problems(saved, resolved, overrides) + monitor_problems(saved, resolved, overrides)
+    if problems:
+        raise RecipeError(problems, str(resolved.path))
+
+
+def why_fixed(path: tuple) -> str:
+    head = path[0]
+    if head == "model":
+        return "the saved weights belong to the network as it was"
+    if head in ("data", "seed", "task"):
+        return "the run was split, initialised and trained from the data and seed as they were"
+    if head == "vars":
+        return "vars are already substituted into the run's recipe.yaml, so it would change nothing"
+    if head == "train":
+        return "the saved optimizer, schedule and loop state belong to the training as it was"
+    return "the run's record describes it as it was"
+
+
+def changed_paths(old: Any, new: Any, at: tuple = ()) -> list[tuple]:
+    """Key paths where two documents differ, as deep as both sides are mappings or equal-length lists."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [p for k in dict.fromkeys([*old, *new]) for p in changed_paths(old.get(k), new.get(k), at + (k,))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [p for i, (a, b) in enumerate(zip(old, new)) for p in changed_paths(a, b, at + (i,))]
+    return [] if old == new else [at]
+
+
+def resumable(path: tuple) -> bool:
+    dotted_path = ".".join(map(str, path))
+    return any(dotted_path == k or dotted_path.startswith(k + ".") for k in RESUMABLE)
+
+
+def cause(path: tuple, overrides: list[str], recipe: Path) -> str:
+    """The --set that changed `path` (one on it, above it or below it); else the recipe file."""
+    from dlcli.recipe.compose import parse_override
+
+    for text in overrides:
+        key = parse_override(text)[0]
+        n = min(len(key), len(path))
+        if tuple(key[:n]) == tuple(path[:n]):
+            return f"--set {text}"
+    return str(recipe)
+
+
+def horizon_problems(saved: Any, resolved: Any, overrides: list[str]) -> list:
+    """More epochs than a cosine or one-cycle schedule was laid out for: its restored state would
+    crash past its last step (one-cycle) or train on at its final, tiny rate (cosine)."""
+    from dlcli.components import split_component
+    from dlcli.errors import Problem
+
+    before, after = saved.recipe.train.epochs, resolved.recipe.train.epochs
+    name = split_component(saved.recipe.train.schedule)[0]
+    if after <= before or name not in HORIZON_SCHEDULES:
+        return []
+    return [Problem(("train", "epochs"), f"the {name} schedule of this run was laid out for {before} epochs and "
+                    f"resumes as saved, so it cannot be extended to {after}; train the recipe again with "
+                    f"--set train.epochs={after}", where=cause(("train", "epochs"), overrides, saved.path))]
+
+
+def monitor_problems(saved: Any, resolved: Any, overrides: list[str]) -> list:
+    """A different early-stopping monitor: the saved best value is the old metric's."""
+    from dlcli.errors import Problem
+
+    before, after = monitor_of(saved.recipe), monitor_of(resolved.recipe)
+    if before == after:
+        return []
+    path = ("train", "early_stopping", "monitor")
+    return [Problem(path, f"the saved best value is {before}'s, so a resume cannot monitor {after}; change patience "
+                    f"or min_delta, or train the recipe again", where=cause(path, overrides, saved.path))]
+
+
+def monitor_of(recipe: Any) -> str:
+    """What picks the best epoch (Session.monitor, from the recipe alone)."""
+    es = recipe.train.early_stopping
+    if es is not None:
+        return es.monitor
+    return "val.loss" if recipe.data.split.val > 0 else "train.loss"
 
 
 def base_record(run: Path, s: Session, recipe: Path) -> dict:
@@ -133,6 +269,7 @@ class EpochEnd:
             state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
         if not self.s.dist.main:  # the same decisions as rank 0, from the record it broadcast; no files
             return stop
+        self.writer.flush()  # the last epoch's checkpoints are on disk (it had an epoch): a full disk stops here
         rundir.append_metrics(self.run, record)  # before the state: a resume trims lines past it
         checkpoint.save(self.run, self.s.model, self.training_state(state), better, self.writer)
         self.reporter.epoch(record, better)
@@ -171,6 +308,7 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional
     writer = BackgroundWriter()
     try:
         state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer, hook))
+        writer.flush()
     except StopTraining as e:
         note(status=e.status, stop_reason=str(e), epochs_completed=state.epoch)
         raise
@@ -185,16 +323,36 @@ def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional
         note(status="failed", stop_reason=f"no deterministic implementation: {op}")
         raise RunFailed(f"train.deterministic is on, but {op} has no deterministic implementation on "
                         f"{s.device.type}; change that layer, or set train.deterministic: false") from None
+    except OSError as e:  # a full disk, a folder gone: the first failed write ends the run
+        raise write_failed(run, e, f"training stopped at epoch {state.epoch}", note) from None
     except KeyboardInterrupt:
         note(status="interrupted", epochs_completed=state.epoch)
         reporter.interrupted(run, state.epoch)
         raise
     finally:
-        writer.flush()  # every checkpoint of a finished epoch is on disk, whatever happened
+        writer.drain()  # every checkpoint of a finished epoch is on disk, whatever happened
         reporter.close()
     if s.dist.active and not compare_ranks(run, s):
         return {"rank": s.dist.rank, "run": str(run)}
-    return finish(run, s, state, time.perf_counter() - started)
+    try:
+        return finish(run, s, state, time.perf_counter() - started)
+    except OSError as e:
+        raise write_failed(run, e, f"training ended (epoch {state.epoch}), but its results could not be saved",
+                           note) from None
+
+
+def write_failed(run: Path, error: OSError, what: str, note: Callable[..., Any]) -> RunFailed:
+    """Exit 1 naming the file and the OS's reason; run.json says 'failed' when it can still be written."""
+    from dlcli.fsio import describe_os_error
+
+    reason = describe_os_error(error)
+    try:
+        note(status="failed", stop_reason=reason)
+        recorded = "run.json records the failure"
+    except (OSError, ValueError):
+        recorded = "run.json could not be updated either"
+    return RunFailed(f"{reason}; {what}; {recorded}; once the cause is fixed, `dlcli train --resume {run}` "
+                     f"continues from the last checkpoint on disk")
 
 
 def compare_ranks(run: Path, s: Session) -> bool:
@@ -232,13 +390,19 @@ def weights_sha256(net: Any) -> str:
 
 
 def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
-    checkpoint.load_weights(run, "best", s.model)
+    """Evaluate the weights train.eval names (the best epoch's, or the last epoch's, saved now as
+    checkpoints/last.safetensors) on every split, and record which they were."""
+    which = s.resolved.recipe.train.eval
+    if which == "last":
+        write_atomic(checkpoint.weights_path(run, "last"), checkpoint.weights_blob(s.model, state.epoch))
+    checkpoint.load_weights(run, which, s.model)
     metrics = final_metrics(s)
-    sha = checkpoint.file_sha256(checkpoint.weights_path(run, "best"))
+    sha = checkpoint.file_sha256(checkpoint.weights_path(run, which))
+    epoch = state.epoch if which == "last" else state.best_epoch
     return update_record(
         run, status="completed", stop_reason=state.stop_reason, epochs_completed=state.epoch,
         best_epoch=state.best_epoch, monitor=s.monitor, train_seconds=round(seconds, 3), metrics=metrics,
-        weights={"file": "checkpoints/best.safetensors", "sha256": sha})
+        weights={"file": f"checkpoints/{which}.safetensors", "sha256": sha, "eval": which, "epoch": epoch})
 
 
 def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,

@@ -50,13 +50,23 @@ def model_card(s: Any, run: Path, proto: Any) -> ModelCard:
         {"name": graph_out.name, "shape": [None, *r.plan.out_shape]}, info.classes)
 
 
+EXPORT_STILL = "`dlcli eval` still works on its checkpoints, but an export is recorded in run.json"
+
+
 def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] = None, check: bool = True) -> dict:
-    """Export the best checkpoint; exit 1 (RunFailed) on a parity mismatch, after saving the file
-    and the report, so the evidence stays for inspection."""
+    """Export the weights the run evaluated (run.json's, else its recipe's train.eval); exit 1
+    (RunFailed) on a parity mismatch, after saving the file and the report, so the evidence stays
+    for inspection. A missing or damaged run.json, or a folder it cannot write, is exit 2 up front."""
     from dlcli.engine.evaluate import load_run
     from dlcli.recipe.schema import Onnx
+    from dlcli.repro import rundir
 
-    run, s = load_run(run_dir)
+    run = rundir.open_run(run_dir)
+    record = rundir.read_record(run, EXPORT_STILL)
+    rundir.check_writable(run, "the run directory")
+    if out is not None:
+        rundir.check_writable(Path(out).parent, "the --out folder")
+    run, s = load_run(run, evaluated_tag(record))
     spec = (s.resolved.recipe.export.onnx if s.resolved.recipe.export else None) or Onnx()
     opset = opset or spec.opset
     ox.check_opset(opset)
@@ -72,7 +82,8 @@ def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] =
     seconds = time.perf_counter() - started
     path = Path(out) if out else run / "model.onnx"
     write_atomic(path, blob)
-    report = {"file": str(path), "bytes": len(blob), "graph_sha256": graph_sha256(proto), "opset": produced, "exporter": exporter,
+    tag = evaluated_tag(record) or s.resolved.recipe.train.eval
+    report = {"file": str(path), "weights": f"checkpoints/{tag}.safetensors", "bytes": len(blob), "graph_sha256": graph_sha256(proto), "opset": produced, "exporter": exporter,
               "notes": notes, "export_seconds": round(seconds, 3)}
     if check:
         report["parity"] = check_parity(model, blob, x, spec.tolerance.atol, spec.tolerance.rtol)
@@ -80,6 +91,12 @@ def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] =
     if check and not report["parity"]["passed"]:
         raise RunFailed(mismatch_message(report["parity"]))
     return report
+
+
+def evaluated_tag(record: dict) -> Optional[str]:
+    """"best" or "last": which checkpoint the run's final metrics came from (None: not recorded)."""
+    name = Path(str((record.get("weights") or {}).get("file", ""))).name
+    return {"best.safetensors": "best", "last.safetensors": "last"}.get(name)
 
 
 def _record(run: Path, report: dict) -> None:
