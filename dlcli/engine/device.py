@@ -19,9 +19,24 @@ def pick_device(spec: str = "auto") -> Any:
         device = torch.device(spec)
     except RuntimeError:
         raise UsageError(f"unknown device '{spec}': use auto, cpu, cuda, cuda:N or mps") from None
+    check_available(device, spec)
+    return device
+
+
+def check_available(device: Any, spec: str) -> None:
+    """Refuse a device this machine lacks before anything runs on it (exit 2), saying what it has."""
+    import torch
+
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device '{spec}' asked for, but CUDA is not available here (try device: auto)")
-    return device
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and device.index is not None and device.index >= count:
+        have = "cuda:0" if count == 1 else f"cuda:0 .. cuda:{count - 1}"
+        raise UsageError(f"device '{spec}' asked for, but this machine has {count} CUDA device"
+                         f"{'s' if count != 1 else ''} ({have}); pick one of them or use device: cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise UsageError(f"device '{spec}' asked for, but MPS (Apple GPUs) is not available here (try device: auto)")
 
 
 def autocast_dtype(device: Any, precision: str = "auto") -> Any:

@@ -24,6 +24,11 @@ layers = Registry("layer")
 architectures = Registry("architecture")
 initializers = Registry("initializer")
 
+# Planning recurses once per block inside a block, and `repeat` multiplies layers: beyond these,
+# a recipe describes no network anyone trains, and would exhaust the stack or the clock.
+MAX_DEPTH = 16  # blocks nested inside blocks (a U-Net nests 5 to 10)
+MAX_LAYERS = 20_000  # layers planned in all, repetitions and blocks' bodies included (a resnet-110 plans 383)
+
 
 class Args(BaseModel):
     """Base of every layer's argument model: unknown keys are errors."""
@@ -91,6 +96,22 @@ class Node:
 
 
 @dataclass
+class Budget:
+    """Layers left to plan, shared by every context of one model (trial plans included)."""
+
+    left: int
+
+    def spend(self) -> bool:
+        """Take one layer; False once there is none left."""
+        self.left -= 1
+        return self.left >= 0
+
+    @property
+    def spent(self) -> bool:
+        return self.left < 0
+
+
+@dataclass
 class Context:
     """What layers may consult: the output size behind `auto`, the model-wide initialiser,
     and the problems found so far (planning goes on after an error to report them all)."""
@@ -98,12 +119,18 @@ class Context:
     outputs: int | None = None
     init: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    depth: int = 0  # layer lists being planned, one inside the other
+    budget: Budget = field(default_factory=lambda: Budget(MAX_LAYERS))
 
     def plan(self, items: Any, shape: Shape, path: Path) -> tuple[Shape, list[Node]]:
         return plan_layers(items, shape, self, path)
 
     def build(self, nodes: list[Node]) -> Any:
         return build_sequential(nodes, self)
+
+    def scratch(self) -> "Context":
+        """A context for trial plans whose problems are discarded; it spends the same budget."""
+        return Context(outputs=self.outputs, depth=self.depth, budget=self.budget)
 
 
 def parse_item(item: Any) -> tuple[str, dict]:
@@ -125,6 +152,8 @@ def parse_item(item: Any) -> tuple[str, dict]:
 
 
 def plan_item(item: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Shape, Node | None]:
+    if not ctx.budget.spend():  # plan_model reports it once
+        return None, None
     try:
         name, raw = parse_item(item)
     except UnknownName as e:
@@ -154,12 +183,24 @@ def plan_layers(items: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Sha
     if not isinstance(items, list):
         ctx.problems.append(Problem(path, f"expected a list of layers, got {type(items).__name__}"))
         return None, []
-    nodes = []
-    for i, item in enumerate(items):
-        shape, node = plan_item(item, shape, ctx, path + (i,))
-        if node is not None:
-            nodes.append(node)
-    return shape, nodes
+    if ctx.depth > MAX_DEPTH:
+        message = (f"blocks nest more than {MAX_DEPTH} deep here; no network needs that many blocks inside blocks: "
+                   "write them one after another, or use `repeat`")
+        if all(p.message != message for p in ctx.problems):  # once, not once per branch at that depth
+            ctx.problems.append(Problem(path, message))
+        return None, []
+    ctx.depth += 1
+    try:
+        nodes = []
+        for i, item in enumerate(items):
+            if ctx.budget.spent:
+                return None, nodes
+            shape, node = plan_item(item, shape, ctx, path + (i,))
+            if node is not None:
+                nodes.append(node)
+        return shape, nodes
+    finally:
+        ctx.depth -= 1
 
 
 def build_node(node: Node, ctx: Context) -> Any:

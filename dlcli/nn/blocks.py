@@ -57,7 +57,7 @@ def probed_stride(s: tuple, out: tuple, items: list, ctx: Context) -> int:
 
 def body_stride(fixed: tuple, items: list, ctx: Context) -> int | None:
     """The projection stride for the body on input `fixed`, or None when there is none."""
-    scratch = Context(outputs=ctx.outputs)  # its problems are not the recipe's: discard them
+    scratch = ctx.scratch()  # its problems are not the recipe's: discard them
     resized, _ = scratch.plan(items, fixed, ())
     if scratch.problems or resized is None or isinstance(resized, list):
         return None
@@ -131,6 +131,8 @@ class Parallel(Layer):
         s = one_tensor("parallel", s)
         outs, kids = [], []
         for i, branch in enumerate(a.branches):
+            if ctx.budget.spent:
+                return None, kids
             out, nodes = ctx.plan(branch, s, path + ("branches", i))
             outs.append(out)
             kids.append(nodes)
@@ -176,6 +178,8 @@ class Repeat(Layer):
     def children(self, a, s, ctx, path):
         kids = []
         for r in range(a.times):
+            if ctx.budget.spent:  # the model is too large: plan_model says so once
+                return None, kids
             before = len(ctx.problems)
             s, nodes = ctx.plan(a.layers, s, path + ("layers",))
             kids.append(nodes)

@@ -6,7 +6,8 @@ imports torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Optional
 
@@ -30,6 +31,7 @@ class Resolved:
     info: Any  # DataInfo
     plan: Any  # ModelPlan
     task: str
+    warnings: list[str] = field(default_factory=list)  # located, e.g. YAML that other tools reject
 
     @property
     def base(self) -> FsPath:
@@ -37,23 +39,49 @@ class Resolved:
 
 
 def check_component(registry: Registry, value: Any, path: Path, problems: list[Problem],
-                    split: Any = split_component) -> tuple[Any, Any]:
-    """(entry, parsed args) of `name` or `{name: ..., args}`; (None, None) after a problem."""
+                    split: Any = split_component, key: str = "name") -> tuple[Any, Any]:
+    """(entry, parsed args) of `name` or `{name: ..., args}`; (None, None) after a problem.
+    `key` is the mapping key that names the entry (data.source writes `type`)."""
     try:
         name, args = split(value)
         entry = registry.get(name)()
     except UnknownName as e:
-        key = [k for k in ("name", "type") if isinstance(value, dict) and k in value][:1]
-        problems.append(Problem(path + tuple(key), e.message, e.suggestion))
+        named = [k for k in ("name", "type") if isinstance(value, dict) and k in value][:1]
+        problems.append(Problem(path + tuple(named), e.message, e.suggestion))
         return None, None
-    except ValueError as e:
-        problems.append(Problem(path, str(e)))
+    except ValueError:
+        problems.append(unnamed(registry, value, path, key))
         return None, None
     try:
         return entry, entry.Args(**args)
     except ValidationError as e:
         problems.extend(from_validation_error(e, path, entry.Args))
         return entry, None
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _arguments(registry: Registry) -> set[str]:
+    """Every argument name of every entry (entries without an argument model have none)."""
+    models = [getattr(registry.get(name), "Args", None) for name in registry.names()]
+    return {key for m in models if m is not None for key in getattr(m, "model_fields", {})}
+
+
+def unnamed(registry: Registry, value: Any, path: Path, key: str = "name") -> Problem:
+    """Why `value` names no entry of `registry`: a mistyped `name` key, none at all, or the wrong type."""
+    kind = registry.kind
+    if not isinstance(value, dict):
+        return Problem(path, f"expected {_a(kind)} name or a mapping with a `{key}` key, got {value!r}")
+    if key in value:  # there, but not a string
+        return Problem(path + (key,), f"expected {_a(kind)} name, got {value[key]!r}")
+    # only keys that are no entry's argument, and 0.7, not closest()'s 0.5: `paht` is no mistyped `type`
+    typo = difflib.get_close_matches(key, [k for k in value if isinstance(k, str) and k not in _arguments(registry)],
+                                     1, 0.7)
+    if typo:
+        return Problem(path + (typo[0],), f"unknown key '{typo[0]}'", key)
+    return Problem(path, f"a mapping here needs a `{key}` key naming {_a(kind)}: one of {', '.join(registry.names())}")
 
 
 def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any, Any, Any]:
@@ -65,7 +93,7 @@ def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any,
     if value is None:
         return None, None, None
     path = ("data", "source")
-    source, args = check_component(sources, value, path, problems, split_source)
+    source, args = check_component(sources, value, path, problems, split_source, key="type")
     if args is None:
         return None, None, None
     try:
@@ -108,29 +136,34 @@ def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
     return loss
 
 
-def check_metrics(doc: dict, task: str, problems: list[Problem]) -> None:
+def check_metrics(doc: dict, task: str, problems: list[Problem], info: Any = None) -> None:
     from dlcli.tasks import tasks
     from dlcli.tasks.metrics import metrics
 
     train = _train_section(doc)
-    names = train.get("metrics") or tasks.get(task).default_metrics
-    for i, name in enumerate(names if isinstance(names, list) else []):
+    written = train.get("metrics") or tasks.get(task).default_metrics
+    written = written if isinstance(written, list) else []
+    names = [n for n in written if isinstance(n, str)]  # the schema reports the others
+    for i, name in enumerate(written):
+        if not isinstance(name, str):
+            continue
         if name not in metrics:
             e = UnknownName("metric", name, metrics.names())
             problems.append(Problem(("train", "metrics", i), e.message, e.suggestion))
         elif metrics.get(name).task != task:
             problems.append(Problem(("train", "metrics", i), f"'{name}' is a {metrics.get(name).task} metric, the task is {task}"))
+    empty = empty_splits(doc, info)
     valid = ["train.loss"]
     if _split_fraction(doc, "val") > 0:
         valid += ["val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
     for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor")):
-        check_monitor(doc, path, valid, problems)
+        check_monitor(doc, path, valid, problems, empty)
     for path in objective_paths(doc):
-        check_monitor(doc, path, valid + ["params"], problems)
-    check_locked_metrics(doc, [n for n in names if n in metrics and metrics.get(n).scalar], problems)
+        check_monitor(doc, path, valid + ["params"], problems, empty)
+    check_locked_metrics(doc, [n for n in names if n in metrics and metrics.get(n).scalar], problems, empty)
 
 
-def check_locked_metrics(doc: dict, names: list[str], problems: list[Problem]) -> None:
+def check_locked_metrics(doc: dict, names: list[str], problems: list[Problem], empty: Optional[dict] = None) -> None:
     """check.metrics name final metrics: <split>.loss or <split>.<metric> of a non-empty split."""
     try:
         chosen = lookup(doc, ("check", "metrics"))
@@ -141,7 +174,11 @@ def check_locked_metrics(doc: dict, names: list[str], problems: list[Problem]) -
     keys = list(chosen) if isinstance(chosen, (list, dict)) else []
     for i, name in enumerate(keys):
         where = ("check", "metrics", name if isinstance(chosen, dict) else i)
-        if name not in valid:
+        if not isinstance(name, str):
+            continue  # the schema says what a metric name is
+        if name in valid and (empty or {}).get(name.split(".")[0]):
+            problems.append(Problem(where, f"{name} is never computed: {empty[name.split('.')[0]]}, or leave it out"))
+        elif name not in valid:
             e = UnknownName("metric", str(name), valid)
             problems.append(Problem(where, f"{e.message.split(';')[0]}: final metrics are {', '.join(valid)}", e.suggestion))
 
@@ -157,12 +194,17 @@ def objective_paths(doc: dict) -> list[Path]:
     return [("search", "objective", "metric")]
 
 
-def check_monitor(doc: dict, path: Path, valid: list[str], problems: list[Problem]) -> None:
+def check_monitor(doc: dict, path: Path, valid: list[str], problems: list[Problem],
+                  empty: Optional[dict] = None) -> None:
+    """The metric at `path` is one that training logs; `empty` maps splits without samples to why."""
     try:
         monitor = lookup(doc, path)
     except (KeyError, TypeError):
         return
-    if monitor not in valid:
+    split = str(monitor).split(".")[0]
+    if monitor in valid and (empty or {}).get(split):
+        problems.append(Problem(path, f"{monitor} is never logged: {empty[split]}, or monitor train.loss"))
+    elif monitor not in valid:
         near = [v for v in valid if v.split(".")[-1] == str(monitor).split(".")[-1]] or None
         e = UnknownName("metric", str(monitor), valid)
         problems.append(Problem(path, f"{e.message.split(';')[0]}: logged metrics are {', '.join(valid)}",
@@ -174,6 +216,30 @@ def _split_fraction(doc: dict, split: str) -> float:
         return float(lookup(doc, ("data", "split", split)))
     except (KeyError, TypeError, ValueError):
         return 0.1  # the schema's default for val and test
+
+
+def empty_splits(doc: dict, info: Any) -> dict[str, str]:
+    """Splits that hold no sample of this data although data.split gives them a share: split -> why
+    and what to change. Fractions are rounded as dlcli/data/splits.py rounds them; a hash split's
+    sizes, or data whose size `info` does not tell, are not known here and give nothing."""
+    from dlcli.data.splits import PARTS, split_sizes
+
+    split = lookup(doc, ("data", "split")) if _exists(doc, ("data", "split")) else {}
+    if split == "given" or (isinstance(split, dict) and split.get("method") == "given"):
+        given = getattr(info, "given", None)  # part -> samples, as the data comes
+        return {p: f"the data's given split has no {p} samples: add {p} rows to the data"
+                for p in ("val", "test") if isinstance(given, dict) and not given.get(p)}
+    n = getattr(info, "samples", None)  # how many samples there are, where the source tells it cheaply
+    if not isinstance(n, int) or isinstance(n, bool) or not isinstance(split, dict) or split.get("method") == "hash":
+        return {}
+    defaults = {"train": 0.8, "val": 0.1, "test": 0.1}  # the schema's (data.split)
+    try:
+        ratios = {p: float(split.get(p, defaults[p])) for p in PARTS}
+        sizes = dict(zip(PARTS, split_sizes(n, *ratios.values())))
+    except (TypeError, ValueError):
+        return {}  # ratios the schema refuses, with its own message
+    return {p: f"the {p} split holds 0 of the {n} samples (data.split.{p}: {ratios[p]:g}): raise data.split.{p}"
+            for p in PARTS if ratios[p] > 0 and sizes[p] == 0}
 
 
 def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:
@@ -263,7 +329,41 @@ def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> A
     outputs = loss.outputs(info.outputs) if loss is not None and info.outputs else info.outputs
     plan = plan_model(doc["model"], tuple(info.input_shape), outputs)
     problems.extend(plan.ctx.problems)
+    if loss is not None and plan.out_shape is not None:  # None: a layer's shape problem is reported already
+        check_head(plan, info, loss, problems)
     return plan
+
+
+def check_head(plan: Any, info: Any, loss: Any, problems: list[Problem]) -> None:
+    """The network ends in one score per class (or what the loss asks for: bce's one logit for two
+    classes) or one value per target; located at its last layer, with the fix."""
+    from dlcli.nn.base import fmt
+
+    n = info.outputs
+    if not n or not plan.nodes:
+        return
+    wanted = {loss.outputs(n), n} if info.task == "classification" else {loss.outputs(n)}
+    out = plan.out_shape
+    if isinstance(out, tuple) and len(out) == 1 and out[0] in wanted:
+        return
+    last = plan.nodes[-1]
+    if info.task == "classification":
+        alone = f", or {loss.outputs(n)} for this loss" if len(wanted) > 1 else ""
+        need = f"one score per class ({n} classes){alone}"
+    else:
+        need = f"one value per target ({n} target{'s' if n != 1 else ''})"
+    problems.append(Problem(last.path, f"the network must end in {need}, but its last layer gives {fmt(out)} per "
+                            f"sample: {head_fix(out, last)}"))
+
+
+def head_fix(out: Any, last: Any) -> str:
+    """What to write so that the last layer gives a vector of the right size."""
+    if isinstance(out, list):
+        return "end it with `select: i` and `linear: auto`"
+    if len(out) > 1:
+        return "add `flatten` before the last linear" if last.name == "linear" else \
+            "end it with `flatten` and `linear: auto`"
+    return "use `linear: auto`" if last.name == "linear" else "end it with `linear: auto`"
 
 
 def check_consistency(doc: dict, loss: Any, plan: Any, problems: list[Problem]) -> None:
@@ -275,9 +375,10 @@ def check_consistency(doc: dict, loss: Any, plan: Any, problems: list[Problem]) 
         if name == "mixup" and loss is not None and not loss.soft_targets:
             problems.append(Problem(("data", "augment", i), "mixup makes soft targets, which this loss cannot take; "
                                     "use cross_entropy, nll or bce"))
-    first = plan.nodes[0].name if plan is not None and plan.nodes else None
-    if first == "embedding" and data.get("normalize", "standard") != "none":
-        problems.append(Problem(("data", "normalize"), "the model starts with an embedding of token ids, which "
+    from dlcli.nn.model import reads_token_ids
+
+    if plan is not None and reads_token_ids(plan) and data.get("normalize", "standard") != "none":
+        problems.append(Problem(("data", "normalize"), "the model's embedding looks up the data's token ids, which "
                                 "normalisation would destroy: set data.normalize: none"))
 
 
@@ -303,14 +404,15 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     path = FsPath(path)
     if not path.is_file():
         raise RecipeError([Problem((), f"recipe not found: {path}")], str(path))
-    doc, marks, problems = compose(path, overrides)
+    warnings: list[str] = []
+    doc, marks, problems = compose(path, overrides, warnings)
     doc.setdefault("name", path.stem)
     recipe = _schema(doc, problems)
     source, args, info = check_source(doc, path.parent, problems)
     task = doc.get("task") if doc.get("task") in ("classification", "regression") else (info.task if info else None)
     loss = check_training(doc, task, problems) if task else None
     if task:
-        check_metrics(doc, task, problems)
+        check_metrics(doc, task, problems, info)
     check_data_extras(doc, info, problems)
     plan = check_network(doc, info, loss, problems)
     check_consistency(doc, loss, plan, problems)
@@ -319,4 +421,4 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
         locate(problems, marks, str(path))
         raise RecipeError(sorted(problems, key=_position), str(path))
     resolve_paths(doc, args, path.parent)
-    return Resolved(recipe, doc, path, info, plan, task)
+    return Resolved(recipe, doc, path, info, plan, task, warnings)

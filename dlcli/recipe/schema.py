@@ -5,13 +5,28 @@ their registries in recipe/check.py, which knows each entry's own argument model
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+import math
+import re
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
                       model_validator)
 
+from dlcli.export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, producible, refusal
+from dlcli.registry import closest
+
 Component = Union[str, dict[str, Any]]  # `adamw` or `{name: adamw, lr: 1e-3}`
+# A component whose type and name recipe/check.py checks against its registry (one message there,
+# not a second one here); the JSON schema lists the names (recipe/jsonschema.py).
+Named = Any
 TaskName = Literal["classification", "regression"]
+# inf and nan are floats too, and pydantic's bounds let inf through: no penalty, clip or delta is infinite
+FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding and scikit-learn take 32-bit seeds; torch takes them too
+THREADS_MAX = 1024  # torch.set_num_threads takes more, then each op starts that many OS threads
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
 
 class Strict(BaseModel):
@@ -19,18 +34,24 @@ class Strict(BaseModel):
 
 
 class Split(Strict):
-    """Fractions of the data for each split; they must sum to 1."""
+    """Fractions of the data for each split (they must sum to 1), or the split the data comes with."""
 
     train: float = Field(0.8, ge=0, le=1)
     val: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.1, ge=0, le=1)
     stratify: bool = True
-    method: Literal["random", "hash"] = Field(
+    method: Literal["random", "hash", "given"] = Field(
         "random", description="random: seeded shuffle (stratified when `stratify`); hash: each sample by a seeded hash "
-        "of its features, stable under row order and appended rows, never stratified")
+        "of its features, stable under row order and appended rows, never stratified; given: the split the data "
+        "comes with (`split: given`), with no fractions")
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> "Split":
+        if self.method == "given":
+            extra = sorted(self.model_fields_set - {"method"})
+            if extra:
+                raise ValueError(f"a given split takes no {', '.join(extra)}: the data says which part each sample is in")
+            return self
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + val + test must sum to 1, got {total:g}")
@@ -39,42 +60,83 @@ class Split(Strict):
         return self
 
 
+GIVEN = "given"
+
+
+def _split_may_be_given(schema: dict) -> None:
+    """The JSON Schema of data.split: the mapping, or the string `given` the validator turns into one."""
+    split = schema.get("properties", {}).get("split")
+    if split is not None:
+        outer = {k: split[k] for k in ("default", "description") if k in split}
+        inner = {k: v for k, v in split.items() if k not in outer}
+        schema["properties"]["split"] = {"anyOf": [{"const": GIVEN, "type": "string"}, inner], **outer}
+
+
 class Data(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_split_may_be_given)
+
     source: Component = Field(description="a builtin dataset name, or {type: csv|npz|image_folder|..., ...}")
-    split: Split = Split()
+    split: Split = Field(
+        Split(), description="fractions {train, val, test, stratify, method}, or `given`: the data's own split (an "
+        "npz with x_train/y_train, x_val/y_val, x_test/y_test; a csv source with `split_column`)")
     normalize: str = Field("standard", description="none | standard | minmax; fitted on the train split only")
     augment: list[Any] = Field(default_factory=list, description="applied to train batches on the training device")
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _given(cls, v: Any) -> Any:
+        """`split: given` becomes Split(method=given), so every reader of the split sees one type."""
+        if not isinstance(v, str):
+            return v
+        if v.strip() == GIVEN:
+            return {"method": GIVEN}
+        hint = "; did you mean 'given'?" if closest(v, [GIVEN]) else ""
+        raise ValueError(f"expected `given` or a mapping of fractions {{train, val, test}}, got {v!r}{hint}")
 
 
 class EarlyStopping(Strict):
     monitor: str = "val.loss"
     patience: PositiveInt = 10
     mode: Optional[Literal["min", "max"]] = None  # inferred from the metric when omitted
-    min_delta: NonNegativeFloat = 0.0
+    min_delta: FiniteNonNegative = 0.0
 
 
 class Train(Strict):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 64
     eval_batch_size: Optional[PositiveInt] = None
-    optimizer: Component = "adam"
-    schedule: Component = "constant"
-    loss: Optional[Component] = None  # the task's default when omitted
+    optimizer: Named = "adam"
+    schedule: Named = "constant"
+    loss: Named = None  # the task's default when omitted
     metrics: Optional[list[str]] = None  # the task's default when omitted
     early_stopping: Optional[EarlyStopping] = None
-    grad_clip: Optional[PositiveFloat] = Field(None, description="clip the global gradient norm")
-    l1: NonNegativeFloat = Field(0.0, description="L1 penalty on weights, added to the loss")
-    l2: NonNegativeFloat = Field(0.0, description="L2 penalty on weights, added to the loss")
+    eval: Literal["best", "last"] = Field(
+        "best", description="which weights the final metrics and the export use: the best epoch's (by the monitored "
+        "metric) or the last epoch's, as papers report")
+    grad_clip: Optional[FinitePositive] = Field(None, description="clip the global gradient norm")
+    l1: FiniteNonNegative = Field(0.0, description="L1 penalty on weights, added to the loss")
+    l2: FiniteNonNegative = Field(0.0, description="L2 penalty on weights, added to the loss")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     deterministic: Optional[bool] = Field(
         None, description="deterministic algorithms only (cuDNN and cuBLAS too); an operation without one stops the "
         "run, named. Default: off for `dlcli train`, on for `dlcli lock` and `dlcli check`")
-    threads: Optional[PositiveInt] = Field(None, description="torch CPU threads; fix it for reproducible CPU runs")
+    threads: Optional[int] = Field(None, ge=1, le=THREADS_MAX,
+                                   description=f"torch CPU threads (1 .. {THREADS_MAX}); fix it for reproducible CPU runs")
     compile: bool = Field(False, description="torch.compile the training network; the warm-up is timed apart and "
                           "left out of samples/s")
     channels_last: Optional[bool] = Field(None, description="channels_last memory format for 2-D conv nets; "
                                           "default: on for CUDA, off on the CPU")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        """The names torch.device takes here, checked without importing torch."""
+        if _DEVICE.match(v):
+            return v
+        near = closest(v.lower().split(":")[0], list(DEVICES))
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise ValueError(f"unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps{hint}")
 
 
 Number = Union[int, float]  # ints stay ints: {low: 1, high: 4} searches integers
@@ -88,6 +150,45 @@ class Distribution(Strict):
     log: bool = False
     step: Optional[Number] = Field(None, gt=0)
     choices: Optional[list[Any]] = Field(None, min_length=1)
+
+    @field_validator("low", "high", "step", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        # before the type and `gt` checks: nan compares false with everything, so it would slip
+        # past the range checks below or get a misleading message; "nan" in quotes parses too
+        try:
+            finite = not isinstance(v, (float, str)) or math.isfinite(float(v))
+        except ValueError:  # not a number at all: the type check says so
+            return v
+        if not finite:
+            raise ValueError(f"expected a finite number, got {v}")
+        return v
+
+    @field_validator("choices")
+    @classmethod
+    def _plain_choices(cls, v: Optional[list[Any]]) -> Optional[list[Any]]:
+        # a choice reaches the trial as a `--set` value written as JSON: it must survive the round trip
+        for i, choice in enumerate(v or []):
+            problem = Distribution._not_json(choice)
+            if problem:
+                raise ValueError(f"choice {i} {problem}")
+        return v
+
+    @staticmethod
+    def _not_json(value: Any) -> Optional[str]:
+        """Why `value` (a choice, or a part of one) is not a plain JSON value; None when it is."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return None
+        if isinstance(value, list):
+            return next((p for p in map(Distribution._not_json, value) if p), None)
+        if isinstance(value, dict):
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                return f"has a key that is not a string: {bad[0]!r} (quote it)"
+            return next((p for p in map(Distribution._not_json, value.values()) if p), None)
+        return f"must be a number, string, boolean, null, list or mapping, got {value} ({type(value).__name__}; quote it)"
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Distribution":
@@ -125,20 +226,43 @@ class Search(Strict):
     seed: Optional[int] = None  # default: the recipe's seed
     space: dict[str, Distribution] = Field(default_factory=dict)
 
+    @field_validator("objective")
+    @classmethod
+    def _objectives(cls, v: Union[Objective, list[Objective]]) -> Union[Objective, list[Objective]]:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("at least one objective is needed, e.g. {metric: val.loss}")
+            metrics = [o.metric for o in v]
+            twice = next((m for m in metrics if metrics.count(m) > 1), None)
+            if twice:
+                raise ValueError(f"'{twice}' is an objective twice: each objective needs its own metric")
+        return v
+
     @property
     def objectives(self) -> list[Objective]:
         return self.objective if isinstance(self.objective, list) else [self.objective]
 
 
 class Tolerance(Strict):
+    """The parity gate: |onnx - torch| <= atol + rtol * |torch| on held-out samples."""
+
     atol: NonNegativeFloat = 1e-5
     rtol: NonNegativeFloat = 1e-3
 
 
 class Onnx(Strict):
-    opset: int = Field(18, ge=7)
+    opset: int = Field(DEFAULT_OPSET, ge=MIN_OPSET, le=MAX_OPSET,
+                       description=f"ONNX opset of the exported model, {MIN_OPSET} to {MAX_OPSET}; the parity gate runs at it")
     dynamic_batch: bool = True
     tolerance: Tolerance = Tolerance()
+
+    @field_validator("opset", mode="before")
+    @classmethod
+    def _producible(cls, v: Any) -> Any:
+        """The same words as `dlcli export --opset`, rather than pydantic's bare bound."""
+        if isinstance(v, int) and not isinstance(v, bool) and not producible(v):
+            raise ValueError(refusal(v))
+        return v
 
 
 class Export(Strict):
@@ -148,8 +272,8 @@ class Export(Strict):
 class Tolerance(Strict):
     """|now - locked| <= atol + rtol * |locked|, the numpy.isclose rule."""
 
-    atol: NonNegativeFloat = 0.0
-    rtol: NonNegativeFloat = 0.0
+    atol: FiniteNonNegative = 0.0
+    rtol: FiniteNonNegative = 0.0
 
 
 def _atol(v: Any) -> Any:
@@ -187,12 +311,24 @@ class Recipe(Strict):
     name: str = Field(description="default: the recipe file's stem")
     description: str = ""
     extends: Optional[Union[str, list[str]]] = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX, description=f"0 .. {SEED_MAX}")
     vars: dict[str, Any] = Field(default_factory=dict)
     task: Optional[TaskName] = None
     data: Data
-    model: Union[list[Any], dict[str, Any]]
+    # a list of layers, {layers: [...]}, {architecture: {args}} or an architecture's name: the
+    # planner (nn/model.py) checks its form, so that a wrong one is one message, not one per form
+    model: Any = Field(description="a list of layers, {layers: [...], init: ...}, {architecture: {args}} or an "
+                       "architecture name")
     train: Train = Train()
     search: Optional[Search] = None
     export: Optional[Export] = None
     check: Optional[Check] = None
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_in_range(cls, v: Any) -> Any:
+        """One message for every seed numpy and torch would refuse: 1e100, -1, 2**64, 0.5."""
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if number and (v != v or not 0 <= v <= SEED_MAX or v != int(v)):
+            raise ValueError(f"expected an integer from 0 to {SEED_MAX} (numpy and torch take 32-bit seeds), got {v!r}")
+        return int(v) if number else v
