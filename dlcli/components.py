@@ -7,7 +7,11 @@ from pydantic import BaseModel, ConfigDict
 class ComponentArgs(BaseModel):
     """Arguments of a named component; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # `.inf` would only fail mid-run
+
+
+class AmbiguousName(ValueError):
+    """A component named twice over (`{type: iris, name: wine}`): said as it is, not as a missing name."""
 
 
 def split_component(value) -> tuple[str, dict]:
@@ -26,7 +30,7 @@ def split_source(value) -> tuple[str, dict]:
     `type` and `name` both name the source: with both, one would silently win (`{type: iris,
     name: wine}` trained on wine), so that is an error."""
     if isinstance(value, dict) and "type" in value and "name" in value:
-        raise ValueError(f"give the source as `type` or as `name`, not both (type: {value['type']!r}, "
+        raise AmbiguousName(f"give the source as `type` or as `name`, not both (type: {value['type']!r}, "
                          f"name: {value['name']!r})")
     if isinstance(value, dict) and "type" in value:
         value = {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}

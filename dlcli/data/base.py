@@ -27,7 +27,7 @@ TaskName = Literal["classification", "regression"]
 class SourceArgs(BaseModel):
     """Base of every source's arguments: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SourceError(UsageError, ValueError):

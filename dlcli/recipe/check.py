@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from dlcli.components import split_component, split_source
+from dlcli.components import AmbiguousName, split_component, split_source
 from dlcli.errors import Path, Problem, RecipeError
 from dlcli.recipe.compose import compose, lookup
 from dlcli.recipe.problems import from_validation_error
@@ -48,6 +48,9 @@ def check_component(registry: Registry, value: Any, path: Path, problems: list[P
     except UnknownName as e:
         named = [k for k in ("name", "type") if isinstance(value, dict) and k in value][:1]
         problems.append(Problem(path + tuple(named), e.message, e.suggestion))
+        return None, None
+    except AmbiguousName as e:
+        problems.append(Problem(path, str(e)))
         return None, None
     except ValueError:
         problems.append(unnamed(registry, value, path, key))
@@ -119,17 +122,23 @@ def _train_section(doc: dict) -> dict:
     return train if isinstance(train, dict) else {}
 
 
-def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
-    """Optimizer, schedule, loss and metric names with their arguments; returns the Loss entry."""
+def check_optimisation(doc: dict, problems: list[Problem]) -> None:
+    """Optimizer and schedule names with their arguments: they need no task, so bad data hides none."""
     from dlcli.engine.optimizers import optimizers
     from dlcli.engine.schedules import schedules
+
+    train = _train_section(doc)
+    check_component(optimizers, train.get("optimizer"), ("train", "optimizer"), problems)
+    check_component(schedules, train.get("schedule"), ("train", "schedule"), problems)
+
+
+def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
+    """The loss for the task, with its arguments; returns the Loss entry."""
     from dlcli.tasks import tasks
     from dlcli.tasks.losses import losses
 
     train = _train_section(doc)
     t = tasks.get(task)
-    check_component(optimizers, train.get("optimizer"), ("train", "optimizer"), problems)
-    check_component(schedules, train.get("schedule"), ("train", "schedule"), problems)
     loss, _ = check_component(losses, train.get("loss") or t.default_loss, ("train", "loss"), problems)
     if loss is not None and loss.task != task:
         problems.append(Problem(("train", "loss"), f"a {loss.task} loss cannot train a {task} task"))
@@ -400,6 +409,7 @@ def _position(p: Problem) -> tuple:
 def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     """The checked recipe at `path`; a RecipeError listing every problem otherwise."""
     import dlcli.nn  # noqa: F401  (fills the layer registries)
+    from dlcli.data.partition import recipe_problems as split_problems
 
     path = FsPath(path)
     if not path.is_file():
@@ -410,10 +420,12 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     recipe = _schema(doc, problems)
     source, args, info = check_source(doc, path.parent, problems)
     task = doc.get("task") if doc.get("task") in ("classification", "regression") else (info.task if info else None)
+    check_optimisation(doc, problems)
     loss = check_training(doc, task, problems) if task else None
     if task:
         check_metrics(doc, task, problems, info)
     check_data_extras(doc, info, problems)
+    problems.extend(split_problems(recipe, info, task))
     plan = check_network(doc, info, loss, problems)
     check_consistency(doc, loss, plan, problems)
     check_search(doc, recipe, problems)

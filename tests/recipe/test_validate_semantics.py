@@ -345,3 +345,31 @@ def test_odd_model_mappings(cli, write, model, says):
 def test_a_mapping_among_train_metrics(cli, write):
     err = bad(cli, write("r.yaml", TINY + "  metrics: [{accuracy: 1}, acuracy]\n"))
     assert "train.metrics[0]" in err and "train.metrics[1]" in err and "did you mean 'accuracy'" in err
+
+
+# --- what one bad section must not hide, and numbers in every section ---------------------------------
+
+def test_type_and_name_together_say_so(cli, write):
+    err = bad(cli, write("r.yaml", TINY.replace("source: iris", "source: {type: iris, name: wine}")))
+    assert "data.source: give the source as `type` or as `name`, not both" in err and "r.yaml:3:" in err
+
+
+def test_a_bad_source_hides_no_optimizer_typo(cli, write):
+    recipe = TINY.replace("source: iris", "source: irs") + "  optimizer: {nmae: adam}\n"
+    err = bad(cli, write("r.yaml", recipe))
+    assert "unknown dataset 'irs'" in err and "train.optimizer.nmae" in err and "did you mean 'name'" in err
+
+
+@pytest.mark.parametrize("extra, path", [
+    ("search: {timeout: .inf, space: {}}", "search.timeout"),
+    ("export: {onnx: {tolerance: {atol: .inf}}}", "export.onnx.tolerance.atol"),
+    ("check: {tolerance: {rtol: .nan}}", "check.tolerance.rtol"),
+])
+def test_every_section_refuses_inf_and_nan(cli, write, extra, path):
+    err = bad(cli, write("r.yaml", TINY + extra + "\n"))
+    assert f"{path}: expected a finite number" in err
+
+
+def test_layer_arguments_refuse_inf(cli, write):
+    err = bad(cli, write("r.yaml", TINY.replace("  - relu\n", "  - relu\n  - dropout: .inf\n")))
+    assert "dropout.p: expected a finite number, got inf" in err
