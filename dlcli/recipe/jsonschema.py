@@ -101,6 +101,7 @@ def component_schema(registry: Any, nullable: bool = False) -> dict:
 
 def recipe_schema() -> dict:
     import dlcli.data as data
+    import dlcli.nn as nn
     from dlcli.engine.optimizers import optimizers
     from dlcli.engine.schedules import schedules
     from dlcli.recipe.schema import Recipe
@@ -116,8 +117,10 @@ def recipe_schema() -> dict:
     schema["then"] = {"required": ["data", "model"]}
     schema["required"] = [k for k in schema.get("required", []) if k != "name"]  # name defaults to the file stem
     props, defs = schema["properties"], schema["$defs"]
-    props["model"] = {"description": "a list of layers, {layers: [...], init: ...} or {architecture: {args}}",
-                      "anyOf": [{"type": "array", "items": _layer_item_schema()}, {"type": "object"}]}
+    props["model"] = {"description": "a list of layers, {layers: [...], init: ...}, {architecture: {args}} or an "
+                      "architecture's name (its defaults)",
+                      "anyOf": [{"type": "array", "items": _layer_item_schema()}, {"type": "object"},
+                                {"enum": nn.architectures.names()}]}
     defs["Data"]["properties"]["source"] = {"anyOf": [{"enum": data.sources.names()}, {
         "type": "object", "properties": {"type": {"enum": data.sources.names()}}, "required": ["type"]}]}
     defs["Data"]["properties"]["normalize"]["enum"] = data.normalizers.names()

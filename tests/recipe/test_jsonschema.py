@@ -90,6 +90,7 @@ GOOD = {
     "sgd-nesterov": with_train(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True}),
     "interpolated": {**with_train(optimizer={"name": "adam", "lr": "${vars.lr}"}), "vars": {"lr": 0.01}},
     "null-loss": with_train(loss=None),
+    "architecture-name": {**with_train(optimizer="adam"), "model": "logistic_regression"},
     "augment-forms": with_augment({"gaussian_noise": 0.05}, {"brightness": {"delta": 0.1}}, {"contrast": None}),
 }
 
