@@ -10,7 +10,8 @@ import typer
 from dlcli.cli.options import Json
 
 EXAMPLE = "Example: dlcli predict runs/digits-cnn/latest samples.csv --out predictions.csv"
-INPUT_HELP = "A .csv (header row), an .npz/.npy array, an image or a folder of images."
+INPUT_HELP = ("A .csv/.tsv/.txt table (comma, tab or space separated; header row optional), an .npz/.npy array, "
+              "an image or a folder of images.")
 
 
 def predict(
@@ -25,7 +26,7 @@ def predict(
     from dlcli.export.predict import check_out, predict as run_predict, write_predictions
     from dlcli.report.console import print_json
 
-    check_out(out)
+    check_out(out, input_path, model)
     doc = run_predict(model, input_path, batch_size)
     if out is not None:
         write_predictions(doc, out)
@@ -37,8 +38,10 @@ def predict(
 
 
 def summarise(doc: dict, out: Path, json: bool) -> None:
-    from dlcli.report.console import console, print_json
+    from dlcli.report.console import console, err_console, print_json
 
+    if doc.get("note"):  # on stderr, so that a --json summary stays one document
+        err_console().print(f"note: {doc['note']}", soft_wrap=True, markup=False)
     if json:
         print_json({"model": doc["model"], "rows": doc["rows"], "out": str(out)})
     else:

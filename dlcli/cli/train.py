@@ -51,7 +51,7 @@ def train(
         raise typer.Exit(relaunch(nproc_per_node, nnodes, rdzv_endpoint, args))
     record = run_training(recipe, resume, set_ or [], runs_dir, TrainReporter(quiet=json))
     if record.get("rank", 0):  # another rank of a data-parallel run: rank 0 reports
-        return
+        leave_quietly()
     if leaked(record.get("leakage")):  # check.leakage: warn (error stopped the run, off recorded none)
         err_console().print(f"warning: {describe_leakage(record['leakage'])}", soft_wrap=True)
     if json:
@@ -65,3 +65,15 @@ def train(
         from dlcli.cli.export import describe
 
         describe(record["export"])
+
+
+def leave_quietly() -> None:
+    """End a non-zero rank at once: it has left the process group and has nothing to write. Running
+    the interpreter's shutdown instead once aborted a gloo rank ("terminate called without an active
+    exception", exit -6) while C++ objects were torn down in an arbitrary order."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

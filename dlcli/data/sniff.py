@@ -9,8 +9,9 @@ an unnamed DataFrame; spreadsheets and R write names. The rules, in the order th
 - Delimiter: the first candidate (the file suffix's own, then `,`, tab, `;`, then runs of
   whitespace) that splits every sampled line into the same number, above one, of fields; when
   none does, the first that splits the first line, so that the error names the ragged line.
-- Header: the first row is data when every cell of it is a number, as csv.Sniffer and
-  `pandas.read_csv(header=None)` users expect of numeric files; a row of names is a header,
+- Header: the first row is data when every cell of it is a number (or empty), as csv.Sniffer and
+  `pandas.read_csv(header=None)` users expect of numeric files, unless it holds every column
+  name the reader expects (a model's feature names may be numbers); a row of names is a header,
   and so are exactly the column positions 0, 1, ..., n-1 for two or more columns (with an empty
   first cell when the index was written): what pandas' `to_csv` writes for a DataFrame made
   from an array. A data row that happens to read 0, 1, 2, ... is the price of that rule.
@@ -23,7 +24,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from dlcli.data.base import SourceError
 
@@ -86,11 +87,17 @@ def position_labels(cells: list[str]) -> bool:
     return len(names) > 1 and [c.strip() for c in names] == [str(i) for i in range(len(names))]
 
 
-def is_header(cells: list[str]) -> bool:
-    return not all(is_number(c) for c in cells) or position_labels(cells)
+def is_header(cells: list[str], names: Sequence[str] = ()) -> bool:
+    """Text in the row, pandas' position labels, or every name the reader expects (numbers too:
+    a model trained on columns named 400, 410, ... knows its header when it sees it). An empty
+    cell is no text: a first sample with a missing value is still a sample, reported as such."""
+    filled = [c.strip() for c in cells if c.strip()]
+    if names and set(names) <= set(filled):
+        return True
+    return any(not is_number(c) for c in filled) or position_labels(cells)
 
 
-def choose_delimiter(lines: list[str], preferred: str) -> Optional[str]:
+def choose_delimiter(lines: list[str], preferred: Optional[str]) -> Optional[str]:
     """The first candidate that splits every line alike (into more than one field), else the first
     that splits the first line, else the preferred one (a single column)."""
     order = [preferred] + [d for d in CANDIDATES if d != preferred]
@@ -116,16 +123,17 @@ def sample(path: Path) -> tuple[Optional[str], list[str]]:
     return head, lines
 
 
-def sniff(path: Path, preferred: str = ",") -> Dialect:
-    """The dialect of a text table; `preferred` is the delimiter the file's suffix promises."""
+def sniff(path: Path, preferred: Optional[str] = ",", names: Sequence[str] = ()) -> Dialect:
+    """The dialect of a text table; `preferred` is the delimiter the file's suffix promises and
+    `names` the column names the reader expects, if it knows them."""
     head, lines = sample(Path(path))
     if not lines:
         raise SourceError(f"{path} holds no rows of values", "path")
     delimiter = choose_delimiter(lines, preferred)
     first = split(lines[0], delimiter)
-    if head is not None and len(split(head, delimiter)) == len(first) and is_header(split(head, delimiter)):
+    if head is not None and len(split(head, delimiter)) == len(first) and is_header(split(head, delimiter), names):
         return Dialect(delimiter, True, True)
-    return Dialect(delimiter, is_header(first))
+    return Dialect(delimiter, is_header(first, names))
 
 
 def numbered(f: io.TextIOBase, dialect: Dialect) -> Iterator[str]:
@@ -138,11 +146,11 @@ def numbered(f: io.TextIOBase, dialect: Dialect) -> Iterator[str]:
         yield " ".join(line.split()) + "\n" if dialect.delimiter is None else line
 
 
-def read_sheet(path: Path, preferred: str = ",") -> Sheet:
+def read_sheet(path: Path, preferred: Optional[str] = ",", names: Sequence[str] = ()) -> Sheet:
     """The whole table under its sniffed dialect; a row whose field count differs is an error."""
     path = Path(path)
     try:
-        dialect = sniff(path, preferred)
+        dialect = sniff(path, preferred, names)
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(numbered(f, dialect), delimiter=dialect.delimiter or " ")
             rows, lines = [], []
@@ -152,6 +160,8 @@ def read_sheet(path: Path, preferred: str = ",") -> Sheet:
                     lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error) as e:
         raise SourceError(f"{path} is not a readable UTF-8 text table: {e}", "path") from None
+    except OSError as e:  # unreadable: permissions, a vanished file
+        raise SourceError(f"cannot read {path}: {e.strerror or e}", "path") from None
     return checked(path, dialect, rows, lines)
 
 

@@ -1,6 +1,7 @@
 """What `dlcli predict` feeds the model: INPUT read into float32 (N, *input shape).
 
-INPUT is a .csv/.tsv (header row), an .npz/.npy array, an image file or a folder of images.
+INPUT is a .csv/.tsv/.txt table (any delimiter, with or without a header row: see dlcli.data.sniff),
+an .npz/.npy array, an image file or a folder of images.
 Images are decoded by the image_folder source's own decoder, so a file predicts exactly as it
 trained. numpy, Pillow and the data readers only: no torch, so predict runs on ONNX Runtime alone.
 Every problem with the input is a UsageError (exit 2) saying what was expected and what was found.
@@ -9,19 +10,20 @@ from __future__ import annotations
 
 import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from dlcli.data.base import SourceError
-from dlcli.data.files import ImageFolderArgs, Table, decode_images, numeric_cells, parse_numbers, read_table
+from dlcli.data.files import ImageFolderArgs, decode_images, numeric_cells, parse_numbers
+from dlcli.data.sniff import Sheet, read_sheet
 from dlcli.errors import UsageError
 from dlcli.registry import closest
 
 IMAGE_EXTENSIONS = tuple(ImageFolderArgs.model_fields["extensions"].default)
-TABLES = {".csv": ",", ".tsv": "\t"}
+TABLES = {".csv": ",", ".tsv": "\t", ".txt": None}  # suffix -> the delimiter tried first (None: whitespace)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Samples:
     x: np.ndarray  # (N, *spec.shape) float32
     keys: list
     key: str  # "row" or "file"
+    notes: list[str] = field(default_factory=list)  # how the input was read, where the user should know
 
 
 def read_input(path: Path, spec: InputSpec) -> Samples:
@@ -63,7 +66,7 @@ def read_input(path: Path, spec: InputSpec) -> Samples:
         x = per_sample(load_array(path), spec, path)
         samples = Samples(x, list(range(len(x))), "row")
     else:
-        raise UsageError(f"cannot read {path}: expected a .csv or .tsv file (with a header row), an .npz or .npy "
+        raise UsageError(f"cannot read {path}: expected a .csv, .tsv or .txt table, an .npz or .npy "
                          f"array, an image ({', '.join(IMAGE_EXTENSIONS)}) or a folder of images")
     if not len(samples.x):
         raise UsageError(f"{path} holds no samples")
@@ -74,46 +77,72 @@ def read_input(path: Path, spec: InputSpec) -> Samples:
 
 
 def read_csv(path: Path, spec: InputSpec) -> Samples:
+    """Any delimiter, with or without a header row (dlcli.data.sniff decides which)."""
     try:
-        t = read_table(path, TABLES[path.suffix.lower()])
-    except SourceError as e:  # the training reader's messages already say what is wrong and where
+        t = read_sheet(path, TABLES[path.suffix.lower()], spec.feature_names or ())
+    except SourceError as e:  # the reader's messages already say what is wrong and where
         raise UsageError(str(e)) from None
-    cols = named_columns(t, spec.feature_names) if spec.feature_names else numeric_columns(t, spec.size)
+    notes: list[str] = []
+    if spec.feature_names and t.header is None:
+        cols = positional_columns(t, spec.feature_names)
+        notes.append(f"{path} has no header row: its {len(cols)} columns were taken as the model's features "
+                     f"in training order ({', '.join(spec.feature_names)})")
+    elif spec.feature_names:
+        cols = named_columns(t, spec.feature_names)
+    else:
+        cols = numeric_columns(t, spec.size)
     x = csv_values(t, cols)
-    return Samples(x.reshape((len(x),) + tuple(spec.shape)), list(range(len(x))), "row")
+    return Samples(x.reshape((len(x),) + tuple(spec.shape)), list(range(len(x))), "row", notes)
 
 
-def named_columns(t: Table, names: list[str]) -> list[int]:
+def named_columns(t: Sheet, names: list[str]) -> list[int]:
     """Columns matched by name, so their order and extra columns (an id, the target) do not matter.
 
     No positional fallback: a table whose header lacks the names may hold the right number of
     columns in another order, and a silently wrong prediction is worse than an error."""
-    missing = [n for n in names if n not in t.header]
+    header = t.header
+    missing = [n for n in names if n not in header]
     if missing:
-        spare = [h for h in t.header if h not in names]  # only suggest a column that is not already used
+        spare = [h for h in header if h not in names]  # only suggest a column that is not already used
         hints = [f"'{n}'" + (f" (did you mean '{near[0]}'?)" if (near := closest(n, spare)) else "") for n in missing]
         raise UsageError(f"{t.path} lacks {len(missing)} of the model's {len(names)} feature columns: "
-                         f"{', '.join(hints)}; its columns are: {', '.join(map(repr, t.header))}")
-    return [t.header.index(n) for n in names]
+                         f"{', '.join(hints)}; its columns are: {', '.join(map(repr, header))}")
+    dupes = sorted({n for n in names if header.count(n) > 1})
+    if dupes:  # which of two same-named columns is the feature cannot be known
+        raise UsageError(f"{t.path}: column names must be unique, but feature column "
+                         f"{', '.join(map(repr, dupes))} repeats")
+    return [header.index(n) for n in names]
 
 
-def numeric_columns(t: Table, size: int) -> list[int]:
+def positional_columns(t: Sheet, names: list[str]) -> list[int]:
+    """A headerless table for a model that knows its feature names: by position, and only when the
+    column count is exactly the model's (with one more or less, which one is off is a guess)."""
+    if t.width != len(names):
+        raise UsageError(f"{t.path} has no header row (its first row is numbers), so its columns cannot be matched "
+                         f"to the model's {len(names)} feature names, and it has {t.width} columns, not {len(names)}: "
+                         f"add a header row naming the columns ({', '.join(names)}), "
+                         f"or give exactly {len(names)} columns in that order")
+    return list(range(t.width))
+
+
+def numeric_columns(t: Sheet, size: int) -> list[int]:
     """Without feature names values go in by position. A column with no number in it (a file
     name, a string label) is not a feature and is skipped; every other column counts."""
-    cols = [c for c in range(len(t.header)) if any(parse_numbers([row[c]]) is not None for row in t.rows)]
+    cols = [c for c in range(t.width) if any(parse_numbers([row[c]]) is not None for row in t.rows)]
     if len(cols) != size:
         raise UsageError(f"{t.path}: expected {size} values per row, got {len(cols)} (numeric columns in order, "
-                         "as the model has no feature names; drop other numeric columns such as an id or the target)")
+                         "as the model has no feature names; drop other numeric columns such as an id or the target; "
+                         f"read as {t.dialect.describe()})")
     return cols
 
 
-def csv_values(t: Table, cols: list[int]) -> np.ndarray:
+def csv_values(t: Sheet, cols: list[int]) -> np.ndarray:
     """The chosen columns as float32 (N, F); the first cell that is not a finite number is named."""
     x, bad = numeric_cells(t, cols)
     if bad is None:
         return x
     i, line, c = bad
-    raise UsageError(f"{t.path}, row {i} (line {line}), column '{t.header[c]}': {t.rows[i][c]!r} is not a finite number")
+    raise UsageError(f"{t.path}, row {i} (line {line}), {t.label(c)}: {t.rows[i][c]!r} is not a finite number")
 
 
 # ---------------------------------------------------------------------------------- npz, npy

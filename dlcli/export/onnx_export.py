@@ -16,22 +16,21 @@ from typing import Any, Optional
 import numpy as np
 
 from dlcli.errors import RunFailed, UsageError
+from dlcli.export.graph_passes import portable
+from dlcli.export.opsets import MAX_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET, producible, refusal
+from dlcli.export.scratch import private_tmpdir
 
-MIN_OPSET = 7
-TORCHSCRIPT_MAX_OPSET = 20
+SHOWN = {"dynamo": "dynamo", "torchscript": "TorchScript"}
 
 
 def opset_range() -> tuple[int, int]:
-    """The opsets this installation can write: up to what the onnx package defines."""
-    import onnx
-
-    return MIN_OPSET, onnx.defs.onnx_opset_version()
+    """The opsets dlcli exports (dlcli.export.opsets says why these)."""
+    return MIN_OPSET, MAX_OPSET
 
 
 def check_opset(opset: int) -> None:
-    low, high = opset_range()
-    if not low <= opset <= high:
-        raise UsageError(f"opset {opset} cannot be produced here: the installed exporter writes opsets {low} to {high}")
+    if not producible(opset):
+        raise UsageError(refusal(opset))
 
 
 @contextmanager
@@ -71,31 +70,84 @@ def export_dynamo(model: Any, example: Any, opset: int, shapes: Optional[tuple])
     return program.model_proto
 
 
-def export_torchscript(model: Any, example: Any, opset: int, dynamic_batch: bool) -> Any:
+def export_torchscript(model: Any, example: Any, opset: int, seq_axes: list[int], dynamic_batch: bool) -> Any:
     import io
 
     import onnx
     import torch
 
+    from dlcli.export import torchscript13
+
+    if opset == 13:
+        torchscript13.register()
+    axes = {1 + a: f"length{a}" for a in seq_axes}
+    if dynamic_batch:
+        axes[0] = "batch"
+    dynamic = {"x": axes, "y": {0: "batch"}} if dynamic_batch else ({"x": axes} if axes else None)
     buf = io.BytesIO()
-    axes = {"x": {0: "batch"}, "y": {0: "batch"}} if dynamic_batch else None
     with quiet_exporter():
-        torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=min(opset, TORCHSCRIPT_MAX_OPSET),
-                          input_names=["x"], output_names=["y"], dynamic_axes=axes)
+        torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset, input_names=["x"],
+                          output_names=["y"], dynamic_axes=dynamic)
     return onnx.load_from_string(buf.getvalue())
 
 
-def to_onnx(model: Any, example: Any, opset: int, seq_axes: list[int], dynamic_batch: bool) -> tuple[Any, str, Optional[str]]:
-    """(ModelProto, exporter used, why the dynamo exporter was not used or None)."""
+def first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def unusable(proto: Any, x: Any, opset: int) -> Optional[str]:
+    """Why an exporter's graph cannot be the export (another opset, a failed check, ONNX Runtime
+    refusing it), or None. Numbers are for the parity gate to judge, not for this."""
+    import onnx
+
+    from dlcli.export.parity import ort_session
+
+    produced = produced_opset(proto)
+    if produced != opset:  # torch keeps its native opset when the version converter gives up
+        return (f"could not write opset {opset} (it wrote {produced}: its version converter cannot take "
+                "this graph there)")
     try:
-        return export_dynamo(model, example, opset, dynamic_shapes(seq_axes, dynamic_batch)), "dynamo", None
-    except Exception as first:  # any failure of the new exporter: the old one may still cope
-        reason = f"{type(first).__name__}: {str(first).strip().splitlines()[0] if str(first).strip() else ''}"
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:
+        return f"wrote a graph that fails onnx.checker ({first_line(e)})"
     try:
-        return export_torchscript(model, example, opset, dynamic_batch), "torchscript", reason
-    except Exception as second:
-        raise RunFailed(f"ONNX export failed with both exporters; dynamo: {reason}; "
-                        f"torchscript: {type(second).__name__}: {second}") from None
+        session = ort_session(proto.SerializeToString())
+        session.run(None, {session.get_inputs()[0].name: x[:2]})
+    except Exception as e:  # ONNX Runtime raises its own types
+        return f"wrote a graph that ONNX Runtime cannot run ({first_line(e)})"
+    return None
+
+
+def attempts(model: Any, example: Any, opset: int, seq_axes: list[int], dynamic_batch: bool,
+             first: str = "dynamo") -> list[tuple[str, Any]]:
+    """(exporter, how to call it) in the order they are tried, from `first` on: the dynamo exporter
+    writes better graphs; the TorchScript one reaches opsets below 18 where its converter cannot."""
+    out = [("dynamo", lambda: export_dynamo(model, example, opset, dynamic_shapes(seq_axes, dynamic_batch)))]
+    if opset <= TORCHSCRIPT_MAX_OPSET:
+        out.append(("torchscript", lambda: export_torchscript(model, example, opset, seq_axes, dynamic_batch)))
+    return out[[name for name, _ in out].index(first):]
+
+
+def to_onnx(model: Any, example: Any, x: Any, opset: int, seq_axes: list[int], dynamic_batch: bool,
+            first: str = "dynamo") -> tuple[Any, str, list[str]]:
+    """(ModelProto at `opset`, exporter used, notes on exporters passed over); RunFailed when none can."""
+    failures: list[tuple[str, str]] = []
+    for name, export in attempts(model, example, opset, seq_axes, dynamic_batch, first):
+        try:
+            proto = export()
+        except Exception as e:  # any failure of one exporter: the next may still cope
+            failures.append((name, f"failed ({first_line(e)})"))
+            continue
+        why = unusable(proto, x, opset)
+        if why is None:
+            return proto, name, [f"the {n} exporter {reason}; exported with the {SHOWN[name]} exporter"
+                                 for n, reason in failures]
+        failures.append((name, why))
+    if opset > TORCHSCRIPT_MAX_OPSET:
+        failures.append(("torchscript", f"writes opsets up to {TORCHSCRIPT_MAX_OPSET} only"))
+    raise RunFailed(f"ONNX export at opset {opset} failed with both exporters; "
+                    + "; ".join(f"{n}: {reason}" for n, reason in failures))
 
 
 def length_varies(model: Any, proto: Any, x: Any, axis: int) -> bool:
@@ -115,18 +167,29 @@ def length_varies(model: Any, proto: Any, x: Any, axis: int) -> bool:
         return False
 
 
-def export_model(model: Any, x: Any, opset: int, seq_axes: list[int], dynamic_batch: bool) -> tuple[Any, str, list[str]]:
-    """(ModelProto, exporter, notes): sequence axes stay dynamic only where the graph honours it."""
+def declared_dynamic(proto: Any, axis: int) -> bool:
+    return bool(proto.graph.input[0].type.tensor_type.shape.dim[1 + axis].dim_param)
+
+
+def export_model(model: Any, x: Any, opset: int, seq_axes: list[int],
+                 dynamic_batch: bool) -> tuple[Any, str, list[str]]:
+    """(ModelProto at exactly `opset`, exporter, notes): sequence axes stay dynamic only where the
+    graph honours it; the exporters' scratch files go to a private temp folder, removed after."""
     import torch
 
-    example = torch.as_tensor(x[:2] if len(x) >= 2 else np.concatenate([x, x]))  # batch 1 would specialise
-    proto, exporter, reason = to_onnx(model, example, opset, seq_axes, dynamic_batch)
-    notes = [f"the dynamo exporter failed ({reason}); exported with the TorchScript exporter"] if reason else []
-    fixed = [a for a in seq_axes if not length_varies(model, proto, x, a)]
-    if fixed:
-        proto, exporter, reason = to_onnx(model, example, opset, [a for a in seq_axes if a not in fixed], dynamic_batch)
-        notes.append(f"sequence axis fixed at length {x.shape[1 + fixed[0]]}: the network needs that length")
-    return proto, exporter, notes
+    with private_tmpdir():
+        example = torch.as_tensor(x[:2] if len(x) >= 2 else np.concatenate([x, x]))  # batch 1 would specialise
+        proto, exporter, notes = to_onnx(model, example, x, opset, seq_axes, dynamic_batch)
+        baked = [a for a in seq_axes if declared_dynamic(proto, a) and not length_varies(model, proto, x, a)]
+        if baked:  # declared dynamic yet the example's length is baked in: say so in the graph
+            kept = [a for a in seq_axes if a not in baked]
+            proto, exporter, again = to_onnx(model, example, x, opset, kept, dynamic_batch, first=exporter)
+            notes += [n for n in again if n not in notes]
+        fixed = [a for a in seq_axes if not declared_dynamic(proto, a)]
+        if fixed:
+            why = "the network needs that length" if exporter == "dynamo" else "the TorchScript exporter fixed it"
+            notes.append(f"sequence axis fixed at length {x.shape[1 + fixed[0]]}: {why}")
+    return portable(proto), exporter, notes
 
 
 def produced_opset(proto: Any) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +22,7 @@ import numpy as np
 from dlcli.errors import RunFailed, UsageError
 from dlcli.export.inputs import InputSpec, Samples, read_input
 from dlcli.export.metadata import PREFIX, ModelCard
+from dlcli.export.scratch import private_tmpdir
 from dlcli.fsio import write_atomic
 
 DEFAULT_BATCH = 256
@@ -62,7 +64,8 @@ def model_path(model: Path) -> Path:
 
 
 def open_session(path: Path) -> Any:
-    import onnxruntime as ort
+    with private_tmpdir():  # importing ONNX Runtime writes a telemetry file to the temp folder
+        import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # ORT's own warnings would interleave with the predictions
@@ -176,15 +179,38 @@ def predict(model: Path, input_path: Path, batch_size: int = DEFAULT_BATCH) -> d
     kind = m.card.scores if m.card else "raw"
     doc = {"model": str(m.path), "task": m.card.task if m.card else None, "scores": kind,
            "rows": len(predictions), "predictions": predictions}
-    if kind in NOTES:
-        doc["note"] = NOTES[kind]
+    notes = samples.notes + ([NOTES[kind]] if kind in NOTES else [])
+    if notes:
+        doc["note"] = "; ".join(notes)
     return doc
 
 
-def check_out(out: Optional[Path]) -> None:
-    """Before any work: a wrong --out should not cost a full prediction run."""
-    if out is not None and Path(out).suffix.lower() not in OUT_FORMATS:
+def check_out(out: Optional[Path], *inputs: Path) -> None:
+    """Before any work: a wrong --out should not cost a full prediction run, and predictions
+    must never replace what they are made from (the input, or the model)."""
+    if out is None:
+        return
+    if Path(out).suffix.lower() not in OUT_FORMATS:
         raise UsageError(f"--out {out}: the file name must end in .csv or .json")
+    for given in inputs:
+        if same_file(Path(out), Path(given)):
+            raise UsageError(f"--out {out} names the same file as {given}: writing the predictions would "
+                             "overwrite it; choose another file name")
+
+
+def same_file(out: Path, given: Path) -> bool:
+    """Whether OUT names GIVEN (or a run directory's model.onnx) through a relative path, a
+    symlink either way or a hard link."""
+    for c in ([given, given / "model.onnx"] if given.is_dir() else [given]):
+        try:
+            if out.exists() and c.exists():
+                if os.path.samefile(out, c):
+                    return True
+            elif out.resolve() == c.resolve():  # a dangling link to where the input should be
+                return True
+        except (OSError, RuntimeError):  # unreadable or a link loop: the later read or write says why
+            continue
+    return False
 
 
 def flat(prediction: dict) -> dict:
