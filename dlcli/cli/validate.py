@@ -10,11 +10,16 @@ def validate(recipe: RecipeArg, set_: Sets = None, json: Json = False) -> None:
     """Check a recipe: schema, names, data files and every layer's inferred shape (exit 2 on errors)."""
     from dlcli.recipe.check import load_recipe
     from dlcli.nn.base import fmt
-    from dlcli.report.console import console, print_json
+    from rich.markup import escape
+
+    from dlcli.report.console import console, err_console, print_json
 
     r = load_recipe(recipe, set_ or [])
+    for warning in r.warnings:  # stderr, so --json output stays one document
+        err_console().print(escape(warning), soft_wrap=True)
     summary = {"recipe": str(recipe), "name": r.recipe.name, "valid": True, "task": r.task,
-               "input_shape": list(r.info.input_shape), "output_shape": list(r.plan.out_shape), "layers": len(r.plan.nodes)}
+               "input_shape": list(r.info.input_shape), "output_shape": list(r.plan.out_shape), "layers": len(r.plan.nodes),
+               "warnings": r.warnings}
     if json:
         print_json(summary)
     else:
