@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.cli.options import Json, RunArg
+from dlcli.export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
 EXAMPLE = "Example: dlcli export runs/digits-cnn/latest --opset 18 --json"
 
@@ -14,7 +15,7 @@ EXAMPLE = "Example: dlcli export runs/digits-cnn/latest --opset 18 --json"
 def export(
     run: RunArg,
     out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model (default RUN/model.onnx).")] = None,
-    opset: Annotated[Optional[int], typer.Option("--opset", help="ONNX opset (default: the recipe's export.onnx.opset, 18).")] = None,
+    opset: Annotated[Optional[int], typer.Option("--opset", help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default: the recipe's export.onnx.opset, {DEFAULT_OPSET}).")] = None,
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the ONNX Runtime vs PyTorch parity gate.")] = False,
     json: Json = False,
 ) -> None:
