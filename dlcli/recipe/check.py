@@ -112,8 +112,9 @@ def _schema(doc: dict, problems: list[Problem]) -> Optional[Recipe]:
     except ValidationError as e:
         problems.extend(from_validation_error(e, (), Recipe))
         return None
-    except TypeError as e:
-        problems.append(Problem((), str(e)))
+    except TypeError:  # a key that is not a string (`1: x`) cannot name a section
+        problems.extend(Problem((key,), f"a top-level key names a section (data, model, train, ...), got {key!r}")
+                        for key in doc if not isinstance(key, str))
         return None
 
 
@@ -320,11 +321,11 @@ def _exists(tree: Any, path: Path) -> bool:
 
 def locate(problems: list[Problem], marks: dict, source: str) -> None:
     """Fill in each problem's file:line:col from the nearest marked ancestor of its key path
-    (the recipe file itself for a key that is missing at the top)."""
+    (the top of the recipe file for a section that is missing)."""
     for p in problems:
         if p.where:
             continue
-        p.where = next((marks[p.path[:n]] for n in range(len(p.path), 0, -1) if p.path[:n] in marks), source)
+        p.where = next((marks[p.path[:n]] for n in range(len(p.path), 0, -1) if p.path[:n] in marks), f"{source}:1:1")
 
 
 def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> Any:
@@ -412,7 +413,12 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     from dlcli.data.partition import recipe_problems as split_problems
 
     path = FsPath(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # a name too long for the file system, ...
+        short = str(path) if len(str(path)) <= 120 else str(path)[:60] + "..." + str(path)[-40:]
+        raise RecipeError([Problem((), f"cannot read the recipe: {e.strerror or e}", where=short)], short) from None
+    if not found:
         raise RecipeError([Problem((), f"recipe not found: {path}")], str(path))
     warnings: list[str] = []
     doc, marks, problems = compose(path, overrides, warnings)

@@ -136,7 +136,7 @@ def test_unknown_optimizer(cli, write):
 
 def test_missing_required_section_names_the_file(cli, write):
     err = bad(cli, write("r.yaml", "data: {source: iris}\n"))
-    assert "r.yaml: model: required key is missing" in err
+    assert "r.yaml:1:1: model: required key is missing" in err
 
 
 def test_check_section_metrics_and_tolerances_are_located(cli, write):
@@ -148,3 +148,14 @@ def test_check_section_metrics_and_tolerances_are_located(cli, write):
     assert "check.tolerance.atol" in err and "greater than or equal to 0" in err
     ok = TINY + "check:\n  metrics: {test.accuracy: 0.02, test.loss: {rtol: 0.1}, test.macro_f1: null}\n  tolerance: 0.01\n"
     assert cli("validate", write("ok.yaml", ok)).code == 0
+
+
+def test_a_key_that_is_not_a_string_is_located(cli, write):
+    err = bad(cli, write("r.yaml", "data: {source: iris}\nmodel: [{linear: auto}]\n1: x\n"))
+    assert "r.yaml:3:1: [1]: a top-level key names a section (data, model, train, ...), got 1" in err
+
+
+def test_a_recipe_path_too_long_for_the_os_is_bad_input(cli, tmp_path):
+    r = cli("validate", tmp_path / ("x" * 5000 + ".yaml"))
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "xxx.yaml: <recipe>: cannot read the recipe: File name too long" in " ".join(r.err.split())
