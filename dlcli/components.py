@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 class ComponentArgs(BaseModel):
     """Arguments of a named component; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # `.inf` would only fail mid-run
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)  # `.inf` would only fail mid-run
 
 
 class AmbiguousName(ValueError):

@@ -26,7 +26,7 @@ class AugArgs(BaseModel):
     """Base of every augmentation's arguments: unknown keys are errors, and every number must be
     finite (`gaussian_noise: .inf` would pass `ge=0` and only fail in the first batch)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class AugmentError(ValueError):

@@ -27,7 +27,7 @@ TaskName = Literal["classification", "regression"]
 class SourceArgs(BaseModel):
     """Base of every source's arguments: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class SourceError(UsageError, ValueError):

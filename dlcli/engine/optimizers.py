@@ -22,7 +22,7 @@ Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class OptArgs(ComponentArgs):
-    model_config = ConfigDict(allow_inf_nan=False)  # `.inf` or `.nan` would only fail mid-run
+    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # `.inf` or `.nan` would only fail mid-run
 
     lr: float = Field(1e-3, gt=0, description=LR)
     weight_decay: float = Field(0.0, ge=0, description=WEIGHT_DECAY)

@@ -20,7 +20,7 @@ schedules = Registry("schedule")
 class ScheduleArgs(ComponentArgs):
     """Base of every schedule's arguments: unknown keys are errors, numbers are finite."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)
 
 
 class Schedule:

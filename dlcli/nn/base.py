@@ -33,7 +33,7 @@ MAX_LAYERS = 20_000  # layers planned in all, repetitions and blocks' bodies inc
 class Args(BaseModel):
     """Base of every layer's argument model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=False, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=False, allow_inf_nan=False, defer_build=True)
 
 
 class NoArgs(Args):

@@ -30,7 +30,7 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no recipe number is meant to be inf or nan
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)  # no recipe number is meant to be inf or nan
 
 
 class Split(Strict):

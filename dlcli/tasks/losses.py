@@ -15,7 +15,7 @@ losses = Registry("loss")
 class LossArgs(ComponentArgs):
     """Base of every loss's arguments: unknown keys are errors, numbers are finite."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)
 
 
 class Loss:
