@@ -7,12 +7,9 @@ from pathlib import Path
 
 def busy_seconds() -> float:
     """CPU seconds spent by everything on the machine so far (all cores; 0 where /proc is missing)."""
-    try:
-        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    from dlcli.runtime import busy_seconds as machine_busy
+
+    return machine_busy() or 0.0
 
 
 def timed_process(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:

@@ -4,7 +4,8 @@ Two scenarios, one after the other: an idle machine, and beside a neighbour that
 memory (a Python loop building and freeing 2000 1-MB buffers, as a data-loading job does). In each,
 alternating, median of --repeats, the training seconds of `dlcli train recipes/digits-cnn.yaml`
 (3 epochs; run.json's train_seconds, start-up excluded) with:
-- dlcli: what a user gets (dlcli asks OpenMP for passive waiting when nothing else is set);
+- dlcli: what a user gets (dlcli asks OpenMP for passive waiting when other processes kept half a
+  core or more busy while it started, dlcli/runtime.py; otherwise libgomp's default);
 - spinning waits: GOMP_SPINCOUNT=300000, libgomp's default, i.e. dlcli before this setting;
 - train.threads: 1 beside the same neighbour, the reference the target is against.
 Targets: beside the neighbour, dlcli at most 1.5x `train.threads: 1`; idle, no slower than the

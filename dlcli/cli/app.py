@@ -38,10 +38,10 @@ app.add_typer(recipes.app, name="recipes")
 def main() -> None:
     """Entry point: map errors to exit codes (2 bad input, 1 failed run) without tracebacks."""
     from dlcli.errors import RecipeError, RunFailed, UsageError
-    from dlcli.runtime import calm_openmp
+    from dlcli.runtime import watch_for_torch
     from rich.markup import escape
 
-    calm_openmp()  # before any command imports torch
+    watch_for_torch()  # before any command imports torch
 
     from dlcli.report.console import err_console
 

@@ -224,16 +224,19 @@ def doctor(json: Json = False) -> None:
     from dlcli.engine.device import autocast_dtype, pick_device
     from dlcli.repro.env import device_info, versions
     from dlcli.report.console import console, print_json
+    from dlcli.runtime import decision
 
     import torch
 
     device = pick_device("auto")
     report = {"versions": versions(), "device": device_info(device),
               "precision": str(autocast_dtype(device, "auto") or "float32"),
-              "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+              "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+              "openmp": dict(decision)}
     if json:
         print_json(report)
         return
     for key, value in {**report["versions"], "device": device.type, "precision": report["precision"],
-                       "threads": report["device"]["threads"], "cuda devices": len(report["cuda_devices"])}.items():
+                       "threads": report["device"]["threads"], "cuda devices": len(report["cuda_devices"]),
+                       "omp wait": decision.get("omp_wait_policy", "default")}.items():
         console().print(f"{key:>12}: {value}")
