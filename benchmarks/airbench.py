@@ -49,7 +49,7 @@ def overrides(a: argparse.Namespace) -> list[str]:
     # channels_last like the hand loop: dlcli's default on CUDA, asked for on the CPU, where dlcli
     # leaves it off because small images (digits' 8x8) lose with it
     return [f"vars.samples={a.samples}", f"vars.epochs={a.epochs}", f"train.device={a.device}",
-            "train.channels_last=true"]
+            "train.channels_last=true", f"train.precision={a.precision}"]
 
 
 def run_dlcli(a: argparse.Namespace) -> tuple[float, float, float]:
@@ -105,13 +105,18 @@ def crops(padded: torch.Tensor, idx: torch.Tensor, pad: int, gen: torch.Generato
     return out.permute(0, 3, 1, 2)  # (B, C, H, W), channels_last in memory
 
 
+def amp(device: torch.device, precision: str):
+    """bf16 autocast, as airbench trains, or plain fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def sync(device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter()
 
 
-def train_epoch(net: nn.Module, opt, sched, data: dict, t: dict, pad: int, gen: torch.Generator) -> float:
+def train_epoch(net: nn.Module, opt, sched, data: dict, t: dict, pad: int, gen: torch.Generator, precision: str) -> float:
     """One epoch; returns its images/s."""
     (x, y), bs, smoothing = data["train"], t["batch_size"], t["loss"]["label_smoothing"]
     net.train()
@@ -119,7 +124,7 @@ def train_epoch(net: nn.Module, opt, sched, data: dict, t: dict, pad: int, gen: 
     perm = torch.randperm(len(y), device=x.device, generator=gen)
     for i in range(0, len(y), bs):
         idx = perm[i:i + bs]
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        with amp(x.device, precision):
             loss = F.cross_entropy(net(crops(x, idx, pad, gen)), y[idx], label_smoothing=smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,20 +133,20 @@ def train_epoch(net: nn.Module, opt, sched, data: dict, t: dict, pad: int, gen: 
     return len(y) / (sync(x.device) - started)
 
 
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str) -> float:
     net.eval()
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16):
+    with torch.no_grad(), amp(x.device, precision):
         hits = sum((net(x[i:i + 2048]).argmax(1) == y[i:i + 2048]).sum() for i in range(0, len(y), 2048))
     return float(hits) / len(y)
 
 
-def hand_loop(doc: dict, device: torch.device, compiled: bool) -> tuple[list[float], float]:
+def hand_loop(doc: dict, device: torch.device, compiled: bool, precision: str) -> tuple[list[float], float]:
     """(images/s of each epoch, last val accuracy) of the hand-written loop."""
     t = doc["train"]
     pad = next(item["random_crop"]["padding"] for item in doc["data"]["augment"] if "random_crop" in item)
     torch.manual_seed(doc["seed"])
     gen = torch.Generator(device).manual_seed(doc["seed"])
-    data = device_data(doc, device, torch.bfloat16, pad)
+    data = device_data(doc, device, torch.bfloat16 if precision == "bf16" else torch.float32, pad)
     net = airbench94(data["classes"]).to(device, memory_format=torch.channels_last)
     step_net = torch.compile(net) if compiled else net
     hyper = {k: v for k, v in t["optimizer"].items() if k != "name"}
@@ -149,14 +154,14 @@ def hand_loop(doc: dict, device: torch.device, compiled: bool) -> tuple[list[flo
     steps = -(-len(data["train"][1]) // t["batch_size"]) * t["epochs"]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hyper["lr"], total_steps=steps,
                                                 pct_start=t["schedule"]["pct_start"])
-    rates = [train_epoch(step_net, opt, sched, data, t, pad, gen) for _ in range(t["epochs"])]
-    return rates, accuracy(net, *data["val"])
+    rates = [train_epoch(step_net, opt, sched, data, t, pad, gen, precision) for _ in range(t["epochs"])]
+    return rates, accuracy(net, *data["val"], precision)
 
 
 def run_hand(a: argparse.Namespace, doc: dict) -> tuple[float, float, float]:
     load: dict = {}
     with foreign_cores(load):
-        rates, acc = hand_loop(doc, torch.device(a.device), a.compile)
+        rates, acc = hand_loop(doc, torch.device(a.device), a.compile, a.precision)
     return steady_rate(rates), acc, load["cores"]
 
 
@@ -189,7 +194,7 @@ def main() -> None:
     n_train = split_sizes(a.samples, *(doc["data"]["split"][k] for k in ("train", "val", "test")))[0]
     lines = [f"### airbench94: dlcli train vs a hand-written loop ({date.today()})", "",
              f"Machine: {machine(a.device)}. {a.samples} synthetic 3x32x32 images ({n_train} train), {a.epochs} epochs, "
-             f"batch {doc['train']['batch_size']}, bf16, torch.compile {'on' if a.compile else 'off'}; median of "
+             f"batch {doc['train']['batch_size']}, {a.precision}, torch.compile {'on' if a.compile else 'off'}; median of "
              f"{a.repeats} alternating runs.", "", *table(runs), ""]
     publish(lines, a.write)
 

@@ -68,7 +68,7 @@ def counted_flops(resolved: Any, batch: int = 2) -> float:
 
 def overrides(a: argparse.Namespace) -> list[str]:
     sets = [f"vars.samples={a.samples}", f"vars.epochs={a.epochs}", f"vars.width={a.width}", f"vars.depth={a.depth}"]
-    return sets + [f"train.device={a.device}"]
+    return sets + [f"train.device={a.device}", f"train.precision={a.precision}"]
 
 
 def measure(a: argparse.Namespace, resolved: Any) -> dict:
@@ -114,7 +114,7 @@ def main() -> None:
     lines = [f"### Model FLOPs utilisation: {RECIPE} ({date.today()})", "",
              f"Machine: {machine(a.device)}. ResNet depth {a.depth}, width {a.width} ({m['params']:,} parameters); "
              f"{a.samples} synthetic 3x32x32 images ({m['train']} train), {a.epochs} epochs, "
-             f"batch {resolved.recipe.train.batch_size}, bf16, torch.compile {'on' if a.compile else 'off'}; "
+             f"batch {resolved.recipe.train.batch_size}, {a.precision}, torch.compile {'on' if a.compile else 'off'}; "
              f"other processes used {m['cores']:.2f} cores.", "",
              *rows(m, bf16_peak(a.device)), ""]
     publish(lines, a.write)

@@ -40,7 +40,7 @@ def test_validating_a_synthetic_images_recipe_does_not_import_torch():
 def smoke(script: str, *args: str) -> str:
     """stdout of a benchmark script run as `make bench` runs it (it finds its helpers by its own folder)."""
     done = subprocess.run([sys.executable, f"benchmarks/{script}", "--device", "cpu", "--samples", "256",
-                           "--epochs", "2", "--no-compile", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                           "--epochs", "2", "--no-compile", "--precision", "fp32", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -34,18 +34,8 @@ def train(
         raise UsageError("give a recipe to train, or --resume RUN_DIR (not both)")
     if nproc_per_node > 1 or nnodes > 1:
         from dlcli.engine.launch import relaunch
-        from dlcli.recipe.check import load_recipe
 
-        if resume:  # a bad recipe or a refused override is one message, not one per rank
-            from dlcli.engine.train import resume_recipe
-            from dlcli.repro.rundir import open_run
-
-            resume_recipe(open_run(resume), set_ or [])
-        else:
-            from dlcli.repro.rundir import check_writable
-
-            load_recipe(recipe, set_ or [])
-            check_writable(runs_dir, "--runs-dir")
+        refuse_before_launch(recipe, resume, set_ or [], runs_dir)
         args = ([str(recipe)] if recipe else ["--resume", str(resume)]) + [a for v in (set_ or []) for a in ("--set", v)]
         args += ["--runs-dir", str(runs_dir)] + (["--json"] if json else [])
         raise typer.Exit(relaunch(nproc_per_node, nnodes, rdzv_endpoint, args))
@@ -65,6 +55,21 @@ def train(
         from dlcli.cli.export import describe
 
         describe(record["export"])
+
+
+def refuse_before_launch(recipe: Optional[Path], resume: Optional[Path], overrides: list[str], runs_dir: Path) -> None:
+    """Bad input is one message before torchrun starts the ranks, not one per rank."""
+    from dlcli.repro.rundir import check_writable, open_run
+
+    if resume:
+        from dlcli.engine.train import resume_recipe
+
+        resume_recipe(open_run(resume), overrides)
+        return
+    from dlcli.recipe.check import load_recipe
+
+    load_recipe(recipe, overrides)
+    check_writable(runs_dir, "--runs-dir")
 
 
 def leave_quietly() -> None:

@@ -415,9 +415,16 @@ def test_malformed_recipes_exit_0_or_2_located_fast_and_write_nothing(cli, tmp_p
 
 
 # -- the worst bombs, in a subprocess ---------------------------------------------------------
+# The child's own peak: VmHWM belongs to its address space, while ru_maxrss survives exec and would
+# report the forking pytest process's size (half a gigabyte once torch is loaded).
 CHILD = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write("MAXRSS_KB=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+import atexit, re, resource, sys
+def peak_kb():
+    try:
+        return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+    except (OSError, AttributeError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+atexit.register(lambda: sys.stderr.write("MAXRSS_KB=%d\\n" % peak_kb()))
 sys.argv = ["dlcli"] + sys.argv[1:]
 from dlcli.cli.app import main
 main()
