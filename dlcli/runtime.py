@@ -3,9 +3,9 @@
 OpenMP worker threads in torch's CPU kernels spin between parallel regions (libgomp spins about
 300,000 times before it sleeps). On an idle machine that is the fastest way to wait. Beside another
 busy process the spinning threads take the cores that process and the other OpenMP threads need:
-3 epochs of digits-cnn took 3.5x longer beside a process allocating memory in a loop, and passive
-waiting (a waiting thread sleeps at once) brought it back, while costing 1.5x on an idle machine
-(benchmarks/busy_machine.py). So dlcli looks before torch loads: when other processes kept at least
+3 epochs of digits-cnn took 3x longer than with one thread beside a process allocating memory in
+a loop; passive waiting (a waiting thread sleeps at once) brought that to 1.24x, but costs 1.5x on
+an idle machine (benchmarks/busy_machine.py, benchmarks/RESULTS.md). So dlcli looks before torch loads: when other processes kept at least
 BUSY_CORES cores busy while dlcli started, OpenMP waits passively; otherwise nothing changes.
 """
 from __future__ import annotations

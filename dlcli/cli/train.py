@@ -62,7 +62,7 @@ def refuse_before_launch(recipe: Optional[Path], resume: Optional[Path], overrid
     from dlcli.repro.rundir import check_writable, open_run
 
     if resume:
-        from dlcli.engine.train import resume_recipe
+        from dlcli.engine.resume_guard import resume_recipe
 
         resume_recipe(open_run(resume), overrides)
         return

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from dlcli.components import AmbiguousName, split_component, split_source
 from dlcli.errors import Path, Problem, RecipeError
-from dlcli.recipe.compose import compose, lookup
+from dlcli.recipe.compose import compose
+from dlcli.recipe.interpolate import lookup
 from dlcli.recipe.problems import from_validation_error
 from dlcli.recipe.schema import Recipe
 from dlcli.registry import Registry, UnknownName

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from dlcli.errors import Path, Problem, RecipeError, dotted
 from dlcli.recipe import limits, yamlio
-from dlcli.recipe.interpolate import REF, interpolate, key_part, lookup  # noqa: F401  (REF, lookup: API)
+from dlcli.recipe.interpolate import interpolate, key_part
 from dlcli.recipe.limits import Budget, LimitExceeded
 from dlcli.recipe.yamlio import Marks, safe_load
 from dlcli.recipe.yamlbuild import short
