@@ -61,7 +61,7 @@ def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = Non
 
     dataset = load_dataset(resolved)
     fresh = indices is None
-    indices = make_splits(resolved, dataset) if fresh else indices
+    indices = make_splits(resolved, dataset) if fresh else fitting(indices, len(dataset), resolved)
     x_train = dataset.x[indices["train"]]
     shift, scale = normalizers.get(resolved.recipe.data.normalize)().fit(x_train, dataset.info.layout)
     data = RunData(dataset, indices, splits_digest(indices), np.asarray(shift, np.float32), np.asarray(scale, np.float32),
@@ -71,6 +71,17 @@ def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = Non
     for split in SPLITS:
         data.x[split], data.y[split] = to_device(data, split, device, task)
     return data
+
+
+def fitting(indices: dict, n: int, resolved: Any) -> dict:
+    """A run's saved split, if the data still has every row it names (a file may have shrunk since)."""
+    from dlcli.errors import UsageError
+
+    top = max((int(v.max()) for v in indices.values() if len(v)), default=-1)
+    if top >= n:
+        raise UsageError(f"the run's splits.json names row {top}, but {resolved.path}'s data now has {n} rows: "
+                         f"the data changed since the run was split; train the recipe again for a new run")
+    return indices
 
 
 def leakage_report(resolved: Any, dataset: Any, indices: dict) -> Optional[dict]:

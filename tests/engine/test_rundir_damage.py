@@ -188,3 +188,18 @@ def test_a_runs_dir_the_os_refuses_to_write_is_exit_2_before_training(cli, write
     r = cli("train", write("tiny.yaml", TINY), "--runs-dir", tmp_path / "runs")
     assert_refused(r, "--runs-dir", "not writable", "Permission denied")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_file_that_shrank_since_the_split_is_exit_2(cli, tmp_path):
+    import numpy as np
+
+    csv = tmp_path / "d.csv"
+    rows = np.random.default_rng(0).normal(size=(60, 3))
+    csv.write_text("a,b,y\n" + "".join(f"{r[0]:.4f},{r[1]:.4f},{int(r[2] > 0)}\n" for r in rows))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: shrink\ndata: {source: {type: csv, path: d.csv, target: y}}\n"
+                      "model: [{linear: 4}, relu, {linear: auto}]\ntrain: {epochs: 1, batch_size: 16}\n")
+    assert cli("train", recipe, "--runs-dir", tmp_path / "runs").code == 0
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:31]))  # 30 rows left
+    r = cli("eval", tmp_path / "runs" / "shrink" / "0001")
+    assert r.code == 2 and "data now has 30 rows" in r.err and "Traceback" not in r.err
