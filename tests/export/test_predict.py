@@ -69,16 +69,6 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits_run(root):
-    return train_and_export(root, "digits", DIGITS)
-
-
-@pytest.fixture(scope="module")
-def iris_run(root):
-    return train_and_export(root, "tiny", TINY)
-
-
-@pytest.fixture(scope="module")
 def diabetes_run(root):
     return train_and_export(root, "diabetes", DIABETES)
 

@@ -25,16 +25,6 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits_run(root):
-    return train_and_export(root, "digits", DIGITS)
-
-
-@pytest.fixture(scope="module")
-def iris_run(root):
-    return train_and_export(root, "tiny", TINY)
-
-
-@pytest.fixture(scope="module")
 def pixels():
     """Eight raw digits; the first has repeated values (zeros), which once read as 'non-unique column names'."""
     from sklearn.datasets import load_digits
