@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT
 
 DIGITS = """
 name: digits

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, TINY
-from tests.export.test_predict import DIGITS, train_and_export
+from tests.export.test_predict import train_and_export
 
 
 @pytest.fixture(scope="module")
