@@ -187,7 +187,12 @@ def from_validation_error(err: ValidationError, prefix: Path = (), model: type[B
     for e, where in _settle_unions(found):
         if e["type"] == "extra_forbidden":
             parent = _locate(model, tuple(e["loc"])[:-1])
-            problems.append(Problem(prefix + where.path, *_unknown_key(e["loc"][-1], parent)))
+            key = e["loc"][-1]
+            if not prefix and len(where.path) > 1 and model is not None and key in model.model_fields:
+                problems.append(Problem(where.path, f"unknown key '{key}' here: `{key}` belongs at the top level "
+                                        f"of the recipe, beside data and model"))
+                continue
+            problems.append(Problem(prefix + where.path, *_unknown_key(key, parent)))
             continue
         problems.append(Problem(prefix + where.path, _message(e), _literal_suggestion(e)))
     return problems

@@ -373,3 +373,9 @@ def test_every_section_refuses_inf_and_nan(cli, write, extra, path):
 def test_layer_arguments_refuse_inf(cli, write):
     err = bad(cli, write("r.yaml", TINY.replace("  - relu\n", "  - relu\n  - dropout: .inf\n")))
     assert "dropout.p: expected a finite number, got inf" in err
+
+
+def test_a_top_level_key_inside_a_section_says_where_it_belongs(cli, write):
+    err = bad(cli, write("r.yaml", TINY + "  seed: 3\n"))
+    assert "train.seed: unknown key 'seed' here: `seed` belongs at the top level of the recipe" in err
+    assert "did you mean 'schedule'" not in err
