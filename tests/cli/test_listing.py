@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.cli.test_commands import PROBE
 from tests.conftest import ROOT
 
 
@@ -120,19 +121,6 @@ def test_ls_text_escapes_markup_in_argument_descriptions(cli, wide):
     r = cli("ls", "augmentations", "random_affine")
     assert r.code == 0, r.err
     assert rows(r.out)["scale"][-1].startswith("[low, high]")
-
-
-PROBE = """
-import json, sys
-from dlcli.cli.app import main
-sys.argv = ["dlcli", *json.loads(sys.argv[1])]
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code
-sys.stderr.write("\\nPROBE " + json.dumps({"code": code, "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))[:3]}) + "\\n")
-"""
 
 
 @pytest.mark.parametrize("args", [["ls", "layers", "gru"], ["ls", "optimizers", "adamw", "--json"],
