@@ -81,7 +81,7 @@ def foreign_cores(out: dict) -> Iterator[None]:
 def machine(device: str) -> str:
     import torch
 
-    from dlcli.repro.env import cpu_model
+    from dlcli.engine.env import cpu_model
 
     cpu = cpu_model()
     where = f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else "cpu"

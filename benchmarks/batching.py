@@ -202,7 +202,7 @@ def ratio_table(rows: list[dict]) -> str:
 
 
 def machine(device: torch.device) -> str:
-    from dlcli.repro.env import cpu_model
+    from dlcli.engine.env import cpu_model
 
     cpu = cpu_model()
     where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"

@@ -61,7 +61,7 @@ def eager_call(run: Path, x: np.ndarray, threads: int):
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    from dlcli.engine.evaluate import load_run
+    from dlcli.workflows.runs import load_run
 
     _, session = load_run(run)
     model, xt = session.model.to("cpu").eval(), torch.from_numpy(x)
@@ -104,7 +104,7 @@ def worker(engine: str, run: Path, batch: int, threads: int, seconds: float) -> 
 # --- parent side: train, export, spawn the workers, tabulate -------------------------------------
 
 def train_short(name: str, runs: Path) -> Path:
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     recipe = ROOT / "recipes" / f"{name}.yaml"
@@ -113,18 +113,18 @@ def train_short(name: str, runs: Path) -> Path:
 
 def export(run: Path) -> dict:
     """Export with the parity gate, and save the held-out samples both workers will time."""
-    from dlcli.engine.evaluate import load_run
-    from dlcli.export.run_export import export_run, held_out
+    from dlcli.workflows.runs import load_run
+    from dlcli.workflows.export import export_run
 
     report = export_run(run)
-    np.save(run / "inputs.npy", held_out(load_run(run)[1]))
+    np.save(run / "inputs.npy", load_run(run)[1].held_out_raw())
     return {"run": run, "recipe": run.parent.name, "export_s": report["export_seconds"], "bytes": report["bytes"]}
 
 
 def prepare(runs: Path) -> tuple[list[dict], float]:
     """Every recipe trained and exported; the first export in a process pays the exporter's own
     warm-up, so it is done once on a throw-away file and reported apart (seconds returned)."""
-    from dlcli.export.run_export import export_run
+    from dlcli.workflows.export import export_run
 
     trained = [train_short(name, runs) for name in RECIPES]
     cold = export_run(trained[0], out=runs / "warm-up.onnx", check=False)["export_seconds"]
@@ -185,7 +185,7 @@ def machine(threads: int) -> str:
     import onnxruntime
     import torch
 
-    from dlcli.repro.env import cpu_model
+    from dlcli.engine.env import cpu_model
 
     cpu = f"{cpu_model()} ({os.cpu_count()} cores)"
     return (f"{cpu}, {threads} threads, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "

@@ -66,7 +66,8 @@ def timed() -> Iterator[dict]:
 def run_study(overrides: list[str], trials: int, workers: int) -> dict:
     """One `dlcli tune RECIPE --set ... --trials N --workers W` in a fresh study folder."""
     from dlcli.search.leaderboard import summarise
-    from dlcli.search.run import execute, make_plan
+    from dlcli.search.run import execute
+    from dlcli.workflows.tune import make_plan
 
     with tempfile.TemporaryDirectory() as studies, timed() as t:
         plan = make_plan(RECIPE, overrides, trials, workers, None, None, Path(studies))

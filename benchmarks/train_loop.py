@@ -26,8 +26,8 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dlcli.engine.setup import build_session  # noqa: E402
-from dlcli.engine.train import run_training  # noqa: E402
+from dlcli.engine.setup import build_fit  # noqa: E402
+from dlcli.workflows.train import run_training  # noqa: E402
 from dlcli.recipe.check import load_recipe  # noqa: E402
 from dlcli.report.console import TrainReporter  # noqa: E402
 
@@ -61,8 +61,9 @@ def hand_loop(recipe: Path, epochs: int, resumable: bool = False) -> tuple[float
 
 def _hand_loop(recipe: Path, epochs: int, out: Path, resumable: bool) -> float:
     resolved = load_recipe(recipe, overrides(epochs))
-    s = build_session(resolved)  # the same seeded model, device tensors, optimizer and schedule
-    net, opt, sched, gen = s.net, s.optimizer, s.scheduler, s.gen
+    s = build_fit(resolved)  # the same seeded model, device tensors, optimizer and schedule
+    role = s.role(None)
+    net, opt, sched, gen = s.nets["net"], role.optimizer, role.scheduler, s.gen
     x, y = s.data.x["train"], s.data.y["train"]
     xv, yv = s.data.x["val"], s.data.y["val"]
     best = -1.0
@@ -80,10 +81,10 @@ def _hand_loop(recipe: Path, epochs: int, out: Path, resumable: bool) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if s.schedule.per_step:
+            if role.schedule.per_step:
                 sched.step()
             total += loss.detach()
-        if not s.schedule.per_step:
+        if not role.schedule.per_step:
             sched.step()
         net.eval()
         with torch.no_grad():

@@ -1,13 +1,24 @@
-"""Shared base for the argument models of registered components (optimizers, losses, ...)."""
+"""Shared bases for what a recipe names: the one strict model every recipe section and argument
+model derives from, and the `name` / `{name: ..., args}` splitting of components.
+
+A base module: it imports pydantic and nothing of dlcli above it, so every layer may use it.
+"""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
 
-class ComponentArgs(BaseModel):
-    """Arguments of a named component; unknown keys are errors."""
+class Strict(BaseModel):
+    """Base of every recipe section and argument model: unknown keys are errors and no number
+    may be inf or nan (`lr: .inf` passes `gt=0` and would only fail mid-run). Validators are
+    built on first use, so importing a registry stays cheap."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)  # `.inf` would only fail mid-run
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
+
+
+class ComponentArgs(Strict):
+    """Base of the arguments of a named component given as `{name: adamw, lr: 1e-3}`
+    (optimizers, schedules, losses)."""
 
 
 class AmbiguousName(ValueError):

@@ -19,6 +19,12 @@ class Result:
     err: str
 
 
+@pytest.fixture(autouse=True)
+def no_plots_by_default(monkeypatch):
+    """Pictures cost a second per run (matplotlib): off where a test's recipe leaves train.plots unset."""
+    monkeypatch.setenv("DLCLI_PLOTS", "0")
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """cli("validate", "x.yaml") -> Result; runs dlcli's real entry point (exit-code mapping included)."""

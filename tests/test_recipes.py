@@ -11,7 +11,8 @@ from tests.conftest import RECIPES
 def test_recipes_are_shipped():
     names = {p.stem for p in RECIPES}
     assert {"digits-mlp", "digits-cnn", "digits-resnet", "iris-mlp", "moons-mlp", "wine-logistic",
-            "breast-cancer-svm", "diabetes-regression"} <= names
+            "breast-cancer-svm", "diabetes-regression", "digits-ae", "digits-linear-ae", "digits-sparse-ae",
+            "digits-denoising-ae", "digits-vae", "digits-cgan", "ring8-gan", "grid25-gan"} <= names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -29,9 +30,11 @@ def test_recipe_trains_one_epoch_and_exports_with_parity(cli, recipe, tmp_path):
     assert record["status"] == "completed" and record["epochs_completed"] == 1
     test = record["metrics"]["test"]
     assert test["loss"] == test["loss"]  # not NaN
-    key = "accuracy" if record["task"] == "classification" else "r2"
-    assert key in test
+    expected = {"classification": "accuracy", "regression": "r2", "autoencoder": "pca_mse", "vae": "nll",
+                "gan": "modes_captured", "cgan": "conditional_accuracy"}
+    assert expected[record["task"]] in test
     r = cli("export", record["run"], "--json")
     assert r.code == 0, r.err
-    parity = json.loads(r.out)["parity"]
-    assert parity["passed"] and parity["batches"][0] == 1
+    report = json.loads(r.out)
+    for module in report.get("modules", {"model": report}).values():
+        assert module["parity"]["passed"] and module["parity"]["batches"][0] == 1

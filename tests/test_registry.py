@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlcli.cli.listing import vocabularies
+from dlcli.vocab import registries
 from dlcli.registry import Registry, UnknownName, closest, first_line
 
 
@@ -98,20 +98,20 @@ def test_closest_and_first_line():
     assert first_line(g) == ""
 
 
-ENTRIES = [(vocab, name) for vocab, reg in vocabularies().items() for name in reg.names()]
+ENTRIES = [(vocab, name) for vocab, reg in registries().items() for name in reg.names()]
 
 
 def test_vocabularies_are_all_listed():
-    assert set(vocabularies()) == {"layers", "architectures", "initializers", "datasets", "augmentations",
-                                   "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks",
-                                   "samplers", "pruners"}
-    assert all(len(reg) > 0 for reg in vocabularies().values())
+    assert set(registries()) == {"layers", "architectures", "initializers", "datasets", "augmentations",
+                                 "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks",
+                                 "callbacks", "samplers", "pruners"}
+    assert all(len(reg) > 0 for reg in registries().values())
 
 
 @pytest.mark.parametrize("vocab,name", ENTRIES, ids=[f"{v}-{n}" for v, n in ENTRIES])
 def test_every_registered_entry_has_its_own_docstring(vocab, name):
     """`dlcli ls` prints the first docstring line; an entry must write its own, not inherit one."""
-    obj = vocabularies()[vocab].get(name)
+    obj = registries()[vocab].get(name)
     own = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
     assert own and own.strip(), f"{vocab} '{name}' has no docstring of its own"
-    assert vocabularies()[vocab].docs()[name] == own.strip().splitlines()[0].strip()
+    assert registries()[vocab].docs()[name] == own.strip().splitlines()[0].strip()

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from dlcli.cli import check, evaluate, export, inspect, listing, lock, predict, recipes, train, tune, validate
+from dlcli.cli import check, evaluate, export, inspect, listing, lock, predict, recipes, sample, train, tune, validate
 
 app = typer.Typer(
     name="dlcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -26,6 +26,7 @@ app.command(epilog=train.EXAMPLE)(train.train)
 app.command("eval", epilog=evaluate.EXAMPLE)(evaluate.eval_run)
 app.command(epilog=export.EXAMPLE)(export.export)
 app.command(epilog=predict.EXAMPLE)(predict.predict)
+app.command(epilog=sample.EXAMPLE)(sample.sample)
 app.command(epilog=tune.EXAMPLE)(tune.tune)
 app.command(epilog=lock.EXAMPLE)(lock.lock)
 app.command(epilog=check.EXAMPLE)(check.check)

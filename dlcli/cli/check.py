@@ -25,7 +25,7 @@ def check(
     from dlcli.errors import RunFailed
     from dlcli.report.console import TrainReporter, print_json
     from dlcli.report.junit import Started, junit_xml
-    from dlcli.repro.check_run import ensure_writable, run_check
+    from dlcli.workflows.check import ensure_writable, run_check
 
     started = Started()
     if junit:
@@ -71,7 +71,7 @@ def report_error(path: Path, error: Exception, recipe: Path, lock: Optional[Path
     """The JUnit report of a check that gave no verdict; a failure to write it must not hide `error`."""
     from dlcli.report.console import err_console
     from dlcli.report.junit import junit_error
-    from dlcli.repro.check_run import lock_path_of, recipe_name
+    from dlcli.workflows.check import lock_path_of, recipe_name
 
     where = {"recipe": str(recipe), "name": recipe_name(recipe), "lock": str(lock_path_of(recipe, lock))}
     unwritten = write_report(path, junit_error(error, where, started))

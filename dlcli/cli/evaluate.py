@@ -16,7 +16,7 @@ def eval_run(
     json: Json = False,
 ) -> None:
     """Evaluate a run's checkpoint (best epoch, or last with train.eval: last) on its train, val or test split."""
-    from dlcli.engine.evaluate import evaluate_run
+    from dlcli.workflows.runs import evaluate_run
     from dlcli.report.console import console, err_console, metrics_table, print_json
 
     result = evaluate_run(run, split)

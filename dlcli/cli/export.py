@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.cli.options import Json, RunArg
-from dlcli.export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+from dlcli.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
 EXAMPLE = "Example: dlcli export runs/digits-cnn/latest --opset 18 --json"
 
@@ -21,7 +21,7 @@ def export(
 ) -> None:
     """Export a run's evaluated checkpoint (best epoch, or last with train.eval: last) to ONNX (preprocessing
     inside) and check it against PyTorch (exit 1 on a mismatch)."""
-    from dlcli.export.run_export import export_run
+    from dlcli.workflows.export import export_run
     from dlcli.report.console import print_json
 
     report = export_run(run, out, opset, check=not no_check)
@@ -32,7 +32,13 @@ def export(
 
 
 def describe(report: dict) -> None:
-    """The export report in words: where, how, and how closely ONNX Runtime matches PyTorch."""
+    """The export report in words: where, how, and how closely ONNX Runtime matches PyTorch;
+    one paragraph per module for a run that exports several (encoder.onnx, decoder.onnx, ...)."""
+    for one in report.get("modules", {"model": report}).values():
+        describe_one(one)
+
+
+def describe_one(report: dict) -> None:
     from dlcli.report.console import console
 
     con = console()

@@ -11,30 +11,20 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from dlcli import vocab
 from dlcli.cli.options import Json
 
 EXAMPLE = "Example: dlcli ls layers   |   dlcli ls layers gru   |   dlcli ls optimizers adamw --json"
 DOCTOR_EXAMPLE = "Example: dlcli doctor --json"
-VOCABULARY_HELP = ("layers, architectures, initializers, datasets, augmentations, normalizations, optimizers, "
-                   "schedules, losses, metrics, tasks, samplers or pruners.")
 
 
-def vocabularies() -> dict:
-    """Vocabulary name -> registry; importing the packages fills them (no torch)."""
-    import dlcli.data as data
-    import dlcli.nn as nn
-    import dlcli.tasks as tasks_pkg
-    from dlcli.engine.optimizers import optimizers
-    from dlcli.engine.schedules import schedules
-    from dlcli.search.pruners import pruners
-    from dlcli.search.samplers import samplers
-    from dlcli.tasks.losses import losses
-    from dlcli.tasks.metrics import metrics
+def vocabulary_help() -> str:
+    """`layers, architectures, ... or pruners.`: every vocabulary of the index, in its order."""
+    *first, last = vocab.names()
+    return f"{', '.join(first)} or {last}."
 
-    return {"layers": nn.layers, "architectures": nn.architectures, "initializers": nn.initializers,
-            "datasets": data.sources, "augmentations": data.augmentations, "normalizations": data.normalizers,
-            "optimizers": optimizers, "schedules": schedules, "losses": losses, "metrics": metrics,
-            "tasks": tasks_pkg.tasks, "samplers": samplers, "pruners": pruners}
+
+VOCABULARY_HELP = vocabulary_help()
 
 
 def registry_of(vocabulary: str) -> Any:
@@ -42,12 +32,11 @@ def registry_of(vocabulary: str) -> Any:
     from dlcli.errors import UsageError
     from dlcli.registry import closest
 
-    vocab = vocabularies()
-    if vocabulary not in vocab:
-        near = closest(vocabulary, list(vocab))
+    if vocab.find(vocabulary) is None:
+        near = closest(vocabulary, vocab.names())
         hint = f"; did you mean '{near[0]}'?" if near else ""
-        raise UsageError(f"unknown vocabulary '{vocabulary}'{hint} (one of: {', '.join(vocab)})")
-    return vocab[vocabulary]
+        raise UsageError(f"unknown vocabulary '{vocabulary}'{hint} (one of: {', '.join(vocab.names())})")
+    return vocab.registry(vocabulary)
 
 
 def entry_of(registry: Any, vocabulary: str, name: str) -> Any:
@@ -139,8 +128,10 @@ def describe(vocabulary: str, name: str, entry: Any) -> dict:
     import inspect
 
     args = getattr(entry, "Args", None)
-    return {"vocabulary": vocabulary, "name": name, "description": inspect.getdoc(entry) or "",
-            "main": getattr(entry, "main", None), "arguments": argument_rows(args) if args is not None else []}
+    doc = {"vocabulary": vocabulary, "name": name, "description": inspect.getdoc(entry) or "",
+           "main": getattr(entry, "main", None), "arguments": argument_rows(args) if args is not None else []}
+    example = getattr(entry, "example", "")
+    return {**doc, "example": example.strip()} if isinstance(example, str) and example.strip() else doc
 
 
 def default_text(row: dict) -> str:
@@ -154,7 +145,6 @@ def default_text(row: dict) -> str:
 def print_entry(doc: dict) -> None:
     """One entry for a reader: every string escaped, since docstrings hold brackets."""
     from rich.markup import escape
-    from rich.table import Table
 
     from dlcli.report.console import console
 
@@ -165,11 +155,21 @@ def print_entry(doc: dict) -> None:
         con.print(f"main argument: {escape(doc['main'])} (`{escape(doc['name'])}: VALUE` sets it)")
     if not doc["arguments"]:
         con.print("no arguments")
-        return
+    else:
+        print_arguments(con, doc["arguments"])
+    if doc.get("example"):
+        con.print("a small recipe that trains it:")
+        con.print(escape(doc["example"]), soft_wrap=True)
+
+
+def print_arguments(con: Any, rows: list) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="arguments")
     for column in ("argument", "type", "bounds", "default", "description"):
         table.add_column(column)
-    for row in doc["arguments"]:
+    for row in rows:
         table.add_row(*(escape(str(v)) for v in (row["name"], row["type"], row["bounds"], default_text(row),
                                                   row["description"])))
     con.print(table)
@@ -222,7 +222,7 @@ def ls(
 def doctor(json: Json = False) -> None:
     """Report versions and devices: what a recipe with device auto would run on."""
     from dlcli.engine.device import autocast_dtype, pick_device
-    from dlcli.repro.env import device_info, versions
+    from dlcli.engine.env import device_info, versions
     from dlcli.report.console import console, print_json
     from dlcli.runtime import decision
 

@@ -19,7 +19,7 @@ def lock(
 ) -> None:
     """Write a lock file: recipe, data and split hashes, environment, loss trace, metrics, weights and ONNX hashes."""
     from dlcli.report.console import TrainReporter, console, fmt_value, print_json
-    from dlcli.repro.check_run import lock_recipe_or_run
+    from dlcli.workflows.check import lock_recipe_or_run
 
     path, locked = lock_recipe_or_run(target, out, runs_dir, TrainReporter(quiet=json))
     if json:

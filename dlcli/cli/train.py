@@ -26,7 +26,7 @@ def train(
     With --nproc-per-node/--nnodes it relaunches itself through torchrun (DDP); started by torchrun
     or SLURM directly, it joins their process group on its own."""
     from dlcli.data.splits import describe_leakage, leaked
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.errors import UsageError
     from dlcli.report.console import TrainReporter, console, err_console, metrics_table, print_json
 
@@ -59,10 +59,10 @@ def train(
 
 def refuse_before_launch(recipe: Optional[Path], resume: Optional[Path], overrides: list[str], runs_dir: Path) -> None:
     """Bad input is one message before torchrun starts the ranks, not one per rank."""
-    from dlcli.repro.rundir import check_writable, open_run
+    from dlcli.engine.rundir import check_writable, open_run
 
     if resume:
-        from dlcli.engine.resume_guard import resume_recipe
+        from dlcli.workflows.train import resume_recipe
 
         resume_recipe(open_run(resume), overrides)
         return

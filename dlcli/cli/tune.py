@@ -25,9 +25,10 @@ def tune(
     """Search hyperparameters: each trial a full run; rerun the same command to resume a stopped search."""
     from dlcli.errors import RunFailed
     from dlcli.report.console import err_console, print_json
-    from dlcli.report.search_view import SearchView
+    from dlcli.cli.search_view import SearchView
     from dlcli.search.leaderboard import all_failed, summarise
-    from dlcli.search.run import execute, make_plan
+    from dlcli.search.run import execute
+    from dlcli.workflows.tune import make_plan
 
     plan = make_plan(recipe, set_ or [], trials, workers, storage, study, studies_dir)
     view = SearchView([o.metric for o in plan.setup.search.objectives], quiet=json)
@@ -53,7 +54,7 @@ def tune(
 
 def describe(summary: dict) -> None:
     from dlcli.report.console import console
-    from dlcli.report.search_view import leaderboard_table
+    from dlcli.cli.search_view import leaderboard_table
 
     con = console()
     con.print(leaderboard_table(summary))

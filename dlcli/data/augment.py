@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from dlcli import grammar
+from dlcli.components import Strict
 from dlcli.data.base import DataInfo, augmentations
 from dlcli.errors import Path, Problem
 from dlcli.registry import UnknownName
@@ -22,11 +24,9 @@ from dlcli.registry import UnknownName
 AugmentFn = Callable[[Any, Any, Any], tuple[Any, Any]]  # (x, y, gen) -> (x, y), torch tensors
 
 
-class AugArgs(BaseModel):
-    """Base of every augmentation's arguments: unknown keys are errors, and every number must be
-    finite (`gaussian_noise: .inf` would pass `ge=0` and only fail in the first batch)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
+class AugArgs(Strict):
+    """Base of every augmentation's arguments (`{cutout: {size: 4}}`); being Strict, every number
+    is finite (`gaussian_noise: .inf` would pass `ge=0` and only fail in the first batch)."""
 
 
 class AugmentError(ValueError):
@@ -418,18 +418,7 @@ class Mixup(Augmentation):
 
 def parse_item(item: Any) -> tuple[str, dict, bool]:
     """An item -> (name, raw args, filled main): `hflip`, `{random_shift: 2}`, `{cutout: {size: 4}}`."""
-    if isinstance(item, str):
-        augmentations.get(item)
-        return item, {}, False
-    if isinstance(item, dict) and len(item) == 1:
-        (name, value), = item.items()
-        aug = augmentations.get(name)
-        if value is None or isinstance(value, dict):
-            return name, dict(value or {}), False
-        if aug.main is None:
-            raise ValueError(f"augmentation '{name}' takes a mapping of arguments, not {value!r}")
-        return name, {aug.main: value}, True
-    raise ValueError(f"an augmentation is a name or a one-key mapping {{name: args}}, got {item!r}")
+    return grammar.parse_item(item, augmentations, "augmentation")
 
 
 def shape_text(shape: tuple) -> str:
@@ -442,8 +431,9 @@ def applicability(name: str, aug: Augmentation, a: Any, info: Optional[DataInfo]
         return None
     if aug.needs_image and (info.layout != "image" or len(info.input_shape) != 3):
         return f"{name} needs image data (C, H, W) but the data is {shape_text(tuple(info.input_shape))}"
-    if aug.needs_classification and (info.task != "classification" or not info.classes):
-        return f"{name} mixes class labels, so it needs a classification task, but the task is {info.task}"
+    if aug.needs_classification and (info.labels != "classes" or not info.classes):
+        has = "no labels" if info.labels is None else "real-valued targets, not class labels"
+        return f"{name} mixes class labels, so it needs data with class labels, but the data has {has}"
     return aug.problem(a, info)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from dlcli.components import Strict
 from dlcli.errors import UsageError
 from dlcli.registry import Registry
 
@@ -21,13 +21,11 @@ augmentations = Registry("augmentation")
 normalizers = Registry("normalization")
 
 Layout = Literal["tabular", "image", "sequence"]
-TaskName = Literal["classification", "regression"]
+LabelKind = Literal["classes", "values"]  # integer class labels, or real-valued targets
 
 
-class SourceArgs(BaseModel):
+class SourceArgs(Strict):
     """Base of every source's arguments: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class SourceError(UsageError, ValueError):
@@ -43,17 +41,21 @@ class SourceError(UsageError, ValueError):
 
 @dataclass
 class DataInfo:
-    """What a source yields, known without loading it all: enough to infer every layer's shape."""
+    """What a source yields, known without loading it all: enough to infer every layer's shape.
+
+    `labels` describes the data's labels, never the task that uses them (that is the recipe's):
+    "classes" (integer class labels: classes and class_counts filled), "values" (real-valued
+    targets: `targets` columns) or None (no labels: x only)."""
 
     input_shape: tuple  # per sample, e.g. (1, 8, 8) or (4,)
-    task: TaskName
+    labels: Optional[LabelKind]
     layout: Layout
-    classes: Optional[list[str]] = None  # classification: class names, index = label
-    targets: Optional[int] = None  # regression: number of target columns
+    classes: Optional[list[str]] = None  # class labels: class names, index = label
+    targets: Optional[int] = None  # value labels: number of target columns
     feature_names: Optional[list[str]] = None
     raw_shape: Optional[tuple] = None  # what users hand over when it differs: digits are 64 pixels
     samples: Optional[int] = None  # how many samples there are in all (None: not known without loading)
-    class_counts: Optional[list[int]] = None  # classification: samples per class, index = label
+    class_counts: Optional[list[int]] = None  # class labels: samples per class, index = label
     given: Optional[dict[str, int]] = None  # a split the data comes with (`split: given`): part -> samples
 
     @property
@@ -63,12 +65,14 @@ class DataInfo:
 
     @property
     def outputs(self) -> Optional[int]:
+        """Classes or target columns: what a supervised head predicts (None without labels)."""
         return len(self.classes) if self.classes is not None else self.targets
 
 
 @dataclass
 class Dataset:
-    """All samples in memory: x (N, *input_shape) float32 (or raw uint8 images), y (N,) int64 labels or (N, targets) float32."""
+    """All samples in memory: x (N, *input_shape) float32 (or raw uint8 images); y (N,) int64 class
+    labels, (N, targets) float32 values, or an empty (N, 0) float32 array for data without labels."""
 
     x: np.ndarray
     y: np.ndarray
@@ -94,8 +98,15 @@ class Source:
     Args: ClassVar[type[SourceArgs]] = SourceArgs
     main: ClassVar[Optional[str]] = None
 
-    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
+    def info(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        """What `load` would yield, cheaply. `labels` is a hint for files whose target could be read
+        either way (an integer column as classes or as values); sources whose labels are fixed ignore it."""
         raise NotImplementedError
 
-    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
+    def load(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
         raise NotImplementedError
+
+
+def unlabelled(n: int) -> np.ndarray:
+    """The y of data without labels: (N, 0) float32, so every row still indexes like labelled data."""
+    return np.zeros((n, 0), dtype=np.float32)

@@ -2,7 +2,8 @@
 
 `info` is hardcoded so that `dlcli validate` never reads a file; `load` reads the files
 scikit-learn ships without importing it (data/embedded.py) and builds its DataInfo from what
-it read, and the tests check that the two agree.
+it read, and the tests check that the two agree. A builtin dataset's labels are what they are
+(the `labels` hint is for files), and any task may use it, whether or not it reads them.
 Nothing here touches the network.
 """
 from __future__ import annotations
@@ -14,14 +15,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 from pydantic import Field
 
-from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, SourceError, TaskName, sources
-
-
-def fixed_task(name: str, info: DataInfo, task: Optional[TaskName]) -> DataInfo:
-    """A builtin dataset has one task; a recipe that states another is an error, not a cast."""
-    if task is not None and task != info.task:
-        raise SourceError(f"dataset '{name}' is a {info.task} dataset; it cannot be used for {task}")
-    return info
+from dlcli.data.base import DataInfo, Dataset, LabelKind, Source, SourceArgs, sources
 
 
 def numbered(k: int) -> list[str]:
@@ -40,26 +34,26 @@ class _Embedded(Source):
     loader: ClassVar[str]
     known: ClassVar[DataInfo]
 
-    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return fixed_task(self.loader, copy.deepcopy(self.known), task)
+    def info(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        return copy.deepcopy(self.known)
 
-    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
+    def load(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
         from dlcli.data import embedded
 
         bunch = embedded.read(self.loader, self.known.feature_names)
         x = np.asarray(bunch.data, dtype=np.float32).reshape((len(bunch.data),) + self.known.input_shape)
-        if self.known.task == "regression":
+        if self.known.labels == "values":
             y = np.asarray(bunch.target, dtype=np.float32).reshape(len(x), -1)
-            info = DataInfo(x.shape[1:], "regression", "tabular", targets=y.shape[1],
+            info = DataInfo(x.shape[1:], "values", "tabular", targets=y.shape[1],
                             feature_names=[str(f) for f in bunch.feature_names], samples=len(x))
         else:
             y = np.asarray(bunch.target, dtype=np.int64)
             names = None if self.known.layout == "image" else [str(f) for f in bunch.feature_names]
             classes = [str(c) for c in bunch.target_names]
-            info = DataInfo(x.shape[1:], "classification", self.known.layout, classes=classes, feature_names=names,
+            info = DataInfo(x.shape[1:], "classes", self.known.layout, classes=classes, feature_names=names,
                             raw_shape=self.known.raw_shape, samples=len(x),
                             class_counts=np.bincount(y, minlength=len(classes)).tolist())
-        return Dataset(x, y, fixed_task(self.loader, info, task))
+        return Dataset(x, y, info)
 
 
 @sources.register("digits")
@@ -67,7 +61,7 @@ class Digits(_Embedded):
     """Handwritten digits, 1797 grayscale 8x8 images (raw 0..16), 10 classes (scikit-learn)."""
 
     loader = "digits"
-    known = DataInfo((1, 8, 8), "classification", "image", classes=numbered(10), raw_shape=(64,), samples=1797,
+    known = DataInfo((1, 8, 8), "classes", "image", classes=numbered(10), raw_shape=(64,), samples=1797,
                      class_counts=[178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
 
 
@@ -76,7 +70,7 @@ class Iris(_Embedded):
     """Iris flowers, 150 samples, 4 measurements (cm), 3 species (scikit-learn)."""
 
     loader = "iris"
-    known = DataInfo((4,), "classification", "tabular", classes=["setosa", "versicolor", "virginica"],
+    known = DataInfo((4,), "classes", "tabular", classes=["setosa", "versicolor", "virginica"],
                      feature_names=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
                      samples=150, class_counts=[50, 50, 50])
 
@@ -86,7 +80,7 @@ class Wine(_Embedded):
     """Wine cultivars, 178 samples, 13 chemical measurements, 3 classes (scikit-learn)."""
 
     loader = "wine"
-    known = DataInfo((13,), "classification", "tabular", classes=["class_0", "class_1", "class_2"], feature_names=[
+    known = DataInfo((13,), "classes", "tabular", classes=["class_0", "class_1", "class_2"], feature_names=[
         "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
         "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines",
         "proline"], samples=178, class_counts=[59, 71, 48])
@@ -101,17 +95,17 @@ class BreastCancer(_Embedded):
     """Breast tumour biopsies, 569 samples, 30 cell-nucleus features, malignant or benign (scikit-learn)."""
 
     loader = "breast_cancer"
-    known = DataInfo((30,), "classification", "tabular", classes=["malignant", "benign"],
+    known = DataInfo((30,), "classes", "tabular", classes=["malignant", "benign"],
                      feature_names=[f"mean {c}" for c in _CELL] + [f"{c} error" for c in _CELL]
                      + [f"worst {c}" for c in _CELL], samples=569, class_counts=[212, 357])
 
 
 @sources.register("diabetes")
 class Diabetes(_Embedded):
-    """Diabetes progression, 442 patients, 10 standardised features, 1 regression target (scikit-learn)."""
+    """Diabetes progression, 442 patients, 10 standardised features, 1 real-valued target (scikit-learn)."""
 
     loader = "diabetes"
-    known = DataInfo((10,), "regression", "tabular", targets=1, samples=442,
+    known = DataInfo((10,), "values", "tabular", targets=1, samples=442,
                      feature_names=["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"])
 
 
@@ -119,7 +113,7 @@ class Diabetes(_Embedded):
 
 
 class _Synthetic(Source):
-    """A seeded 2-D classification problem; subclasses implement `generate` and `classes`."""
+    """A seeded 2-D problem with class labels; subclasses implement `generate` and `classes`."""
 
     def classes(self, a: Any) -> int:
         return 2
@@ -127,17 +121,16 @@ class _Synthetic(Source):
     def features(self, a: Any) -> int:
         return 2
 
-    def info(self, a: Any, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        name, k = type(self).__name__.lower(), self.classes(a)
-        info = DataInfo((self.features(a),), "classification", "tabular", classes=numbered(k), samples=a.size,
+    def info(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        k = self.classes(a)
+        return DataInfo((self.features(a),), "classes", "tabular", classes=numbered(k), samples=a.size,
                         class_counts=self.counts(a.size, k))
-        return fixed_task(name, info, task)
 
     def counts(self, n: int, k: int) -> list[int]:
         return balanced(n, k)
 
-    def load(self, a: Any, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        info = self.info(a, base, task)
+    def load(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
+        info = self.info(a, base)
         x, y = self.generate(a)
         return Dataset(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64), info)
 

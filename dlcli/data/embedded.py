@@ -24,7 +24,7 @@ class Table:
     """What a scikit-learn loader returns that dlcli uses: a Bunch's data, target and names."""
 
     data: np.ndarray  # (N, F) float64
-    target: np.ndarray  # (N,) int labels, or float64 values for regression
+    target: np.ndarray  # (N,) int class labels, or float64 values
     target_names: Optional[list[str]] = None
     feature_names: Optional[list[str]] = None
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -21,8 +21,8 @@ from typing import Annotated, Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, SourceError, TaskName, sources
-from dlcli.data.builtin import fixed_task
+from dlcli import fsio
+from dlcli.data.base import DataInfo, Dataset, LabelKind, Source, SourceArgs, SourceError, sources
 from dlcli.registry import closest
 
 MAX_CLASSES = 20  # an integer csv target with at most this many distinct values is a class label
@@ -62,7 +62,7 @@ def encode_labels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 def counted(info: DataInfo, y: np.ndarray) -> DataInfo:
-    """`info` with the sample count and, for classification, the samples per class filled in."""
+    """`info` with the sample count and, for class labels, the samples per class filled in."""
     info.samples = len(y)
     if info.classes is not None:
         info.class_counts = np.bincount(y, minlength=len(info.classes)).tolist()
@@ -173,30 +173,31 @@ def first_bad(cells: list[str], lines: list[int]) -> tuple[str, int]:
     return "", 0
 
 
-def csv_task(nums: Optional[np.ndarray]) -> TaskName:
-    """A string target or an integer-valued one with few distinct values is a class label."""
+def csv_labels(nums: Optional[np.ndarray]) -> LabelKind:
+    """A string target or an integer-valued one with few distinct values holds class labels."""
     if nums is None:
-        return "classification"
+        return "classes"
     integral = bool(np.all(nums == np.round(nums)))
-    return "classification" if integral and len(np.unique(nums)) <= MAX_CLASSES else "regression"
+    return "classes" if integral and len(np.unique(nums)) <= MAX_CLASSES else "values"
 
 
-def csv_target(t: Table, name: str, task: Optional[TaskName]) -> tuple[np.ndarray, DataInfo]:
-    """The target column as labels (N,) int64 or values (N, 1) float32, and the info it implies."""
+def csv_target(t: Table, name: str, labels: Optional[LabelKind]) -> tuple[np.ndarray, DataInfo]:
+    """The target column as class labels (N,) int64 or values (N, 1) float32, and the info it
+    implies; `labels` says how to read it, None: inferred from the column."""
     cells = [row[t.column(name, "target")].strip() for row in t.rows]
     for cell, line in zip(cells, t.lines):
         if not cell or not_finite(cell):
             raise SourceError(f"{t.path}: target column '{name}' {bad_cell(cell, line)}; every row needs a target",
                               "target")
     nums = parse_numbers(cells)
-    task = task or csv_task(nums)
-    if task == "regression":
+    if (labels or csv_labels(nums)) == "values":
         if nums is None:
             cell, line = first_bad(cells, t.lines)
-            raise SourceError(f"target column '{name}' must be numeric for regression, but line {line} has {cell!r}", "target")
-        return nums.astype(np.float32).reshape(-1, 1), DataInfo((), "regression", "tabular", targets=1)
+            raise SourceError(f"target column '{name}' must be numeric to be read as values, but line {line} has "
+                              f"{cell!r}", "target")
+        return nums.astype(np.float32).reshape(-1, 1), DataInfo((), "values", "tabular", targets=1)
     y, classes = encode_labels(nums if nums is not None else np.array(cells))
-    return y, DataInfo((), "classification", "tabular", classes=classes)
+    return y, DataInfo((), "classes", "tabular", classes=classes)
 
 
 def csv_features(t: Table, a: CsvArgs) -> tuple[list[int], list[str]]:
@@ -244,11 +245,11 @@ class Csv(Source):
     Args = CsvArgs
     main = "path"
 
-    def scan(self, a: CsvArgs, base: Path, task: Optional[TaskName]) -> Dataset:
+    def scan(self, a: CsvArgs, base: Path, labels: Optional[LabelKind]) -> Dataset:
         """Every cell read and checked, so `validate` finds what training would trip on."""
         t = read_table(resolve(a.path, base), a.delimiter)
         given = csv_given(t, a.split_column) if a.split_column is not None else None  # before it is read as a feature
-        y, info = csv_target(t, a.target, task)
+        y, info = csv_target(t, a.target, labels)
         cols, names = csv_features(t, a)
         info.input_shape, info.feature_names = (len(cols),), names
         data = label_dataset(csv_matrix(t, cols, names), y, counted(info, y))
@@ -256,11 +257,11 @@ class Csv(Source):
             data.given, info.given = given, {part: len(idx) for part, idx in given.items()}
         return data
 
-    def info(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return self.scan(a, base, task).info
+    def info(self, a: CsvArgs, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        return self.scan(a, base, labels).info
 
-    def load(self, a: CsvArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        return self.scan(a, base, task)
+    def load(self, a: CsvArgs, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
+        return self.scan(a, base, labels)
 
 
 # ------------------------------------------------------------------------------ image folder
@@ -331,16 +332,13 @@ def read_cache(path: Path, n: int) -> Optional[np.ndarray]:
 
 
 def write_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz so that a reader never sees half a file (temp file, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write an .npz so that a reader never sees half a file, nor, after a crash, an empty one.
+
+    The archive is built in memory and handed to fsio.write_atomic, which fsyncs before it renames:
+    a rename alone can reach the disk before the data it names."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    fsio.write_atomic(Path(path), buf.getvalue())
 
 
 @sources.register("image_folder")
@@ -350,18 +348,20 @@ class ImageFolder(Source):
     Args = ImageFolderArgs
     main = "path"
 
-    def scan(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName]) -> tuple[Path, list, DataInfo]:
+    def scan(self, a: ImageFolderArgs, base: Path) -> tuple[Path, list, DataInfo]:
+        """The folder, its (label, file) pairs and the info; the subfolders are the classes, so the
+        `labels` hint has nothing to choose here."""
         root = resolve(a.path, base, folder=True)
         classes, files = image_files(root, a.extensions)
         shape = (1 if a.mode == "grayscale" else 3,) + tuple(a.size)
-        info = DataInfo(shape, "classification", "image", classes=classes)
-        return root, files, fixed_task("image_folder", counted(info, np.array([c for c, _ in files], np.int64)), task)
+        info = DataInfo(shape, "classes", "image", classes=classes)
+        return root, files, counted(info, np.array([c for c, _ in files], np.int64))
 
-    def info(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return self.scan(a, base, task)[2]
+    def info(self, a: ImageFolderArgs, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        return self.scan(a, base)[2]
 
-    def load(self, a: ImageFolderArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        root, files, info = self.scan(a, base, task)
+    def load(self, a: ImageFolderArgs, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
+        root, files, info = self.scan(a, base)
         cache = cache_path(root, files, a)
         x = read_cache(cache, len(files))
         if x is None:

@@ -2,7 +2,9 @@
 
 An archive that has no `x` but `x_train` (and `y_train`; optionally x_val/y_val and x_test/y_test)
 holds a benchmark's own split: its parts are stacked train, val, test and their rows kept as the
-dataset's given split, for `data.split: given`.
+dataset's given split, for `data.split: given`. An archive without targets (x only, or x_train
+only, ...) holds data without labels, unless the recipe names its `y` or the caller asks for labels:
+then the missing array is an error that names it.
 
 Everything is read with allow_pickle=False: an object array needs pickle, and unpickling can
 run code, so it is refused. A file that is not an archive, is cut short or damaged, or holds a
@@ -19,7 +21,7 @@ from typing import Optional
 import numpy as np
 from pydantic import Field
 
-from dlcli.data.base import DataInfo, Dataset, Layout, Source, SourceArgs, SourceError, TaskName, sources
+from dlcli.data.base import DataInfo, Dataset, LabelKind, Layout, Source, SourceArgs, SourceError, sources, unlabelled
 from dlcli.data.files import PARTS, counted, encode_labels, label_dataset, resolve, unknown
 
 # what reading a damaged archive raises: truncated data, a bad CRC, a bad deflate stream, a bad header
@@ -31,7 +33,7 @@ class NpzArgs(SourceArgs):
     x: str = Field("x", description="name of the input array, (N, ...); an archive with its own split has "
                    "<x>_train, <x>_val and <x>_test instead (val and test optional)")
     y: str = Field("y", description="name of the target array, (N,) labels or (N, T) values; <y>_train, ... "
-                   "with the archive's own split")
+                   "with the archive's own split; an archive without it holds no labels (x only)")
     layout: Optional[Layout] = Field(None, description="tabular, sequence or image; default from x's axes (2, 3, 4)")
 
 
@@ -115,22 +117,30 @@ def npz_input_shape(shape: tuple, layout: Optional[Layout], name: str) -> tuple[
     return rest, layout
 
 
-def npz_target(y: np.ndarray, n: int, task: Optional[TaskName], name: str) -> tuple[np.ndarray, DataInfo]:
+def npz_target(y: np.ndarray, n: int, labels: Optional[LabelKind], name: str) -> tuple[np.ndarray, DataInfo]:
+    """The targets as class labels (N,) int64 or values (N, T) float32, and the info they imply;
+    `labels` says how to read them, None: integers and strings in one column are class labels."""
     if y.ndim == 0 or len(y) != n or y.dtype.kind not in "biufUS":
         raise SourceError(f"array '{name}' must hold one number or label per sample of x ({n}), "
                           f"but has shape {y.shape} and dtype {y.dtype}", "y")
-    labels = y.reshape(-1) if y.ndim == 1 or y.shape[1:] == (1,) else None
-    task = task or ("classification" if labels is not None and y.dtype.kind in "biuUS" else "regression")
-    if task == "regression":
+    flat = y.reshape(-1) if y.ndim == 1 or y.shape[1:] == (1,) else None
+    labels = labels or ("classes" if flat is not None and y.dtype.kind in "biuUS" else "values")
+    if labels == "values":
         if y.dtype.kind in "US" or not np.isfinite(y.astype(np.float64)).all():
-            raise SourceError(f"array '{name}' must hold finite numbers for regression", "y")
+            raise SourceError(f"array '{name}' must hold finite numbers to be read as values", "y")
         y = y.astype(np.float32).reshape(n, -1)
-        return y, DataInfo((), "regression", "tabular", targets=y.shape[1])
-    if labels is None or (labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
-        raise SourceError(f"array '{name}' must hold one integer or string label per sample for classification, "
-                          f"but has shape {y.shape} and dtype {y.dtype}", "y")
-    y, classes = encode_labels(labels)
-    return y, counted(DataInfo((), "classification", "tabular", classes=classes), y)
+        return y, DataInfo((), "values", "tabular", targets=y.shape[1])
+    if flat is None or (flat.dtype.kind == "f" and not np.all(flat == np.round(flat))):
+        raise SourceError(f"array '{name}' must hold one integer or string label per sample to be read as class "
+                          f"labels, but has shape {y.shape} and dtype {y.dtype}", "y")
+    y, classes = encode_labels(flat)
+    return y, counted(DataInfo((), "classes", "tabular", classes=classes), y)
+
+
+def wants_targets(a: NpzArgs, names: list[str], parts: list[str], labels: Optional[LabelKind]) -> bool:
+    """Whether to read targets: always when the archive has them; without them, only when the recipe
+    names `y` or the caller asks for labels, so that reading them says what is missing."""
+    return (f"{a.y}_train" if parts else a.y) in names or labels is not None or "y" in a.model_fields_set
 
 
 def given_parts(path: Path, a: NpzArgs, names: list[str]) -> list[str]:
@@ -181,25 +191,26 @@ def finite_inputs(x: np.ndarray, name: str, path: Path) -> np.ndarray:
 
 @sources.register("npz")
 class Npz(Source):
-    """A numpy .npz archive: inputs x (N, ...) and targets y (N,) or (N, T), or its own x_train/y_train, ... split."""
+    """A numpy .npz archive: inputs x (N, ...) and targets y (N,) or (N, T) (or none), or its own x_train/y_train, ... split."""
 
     Args = NpzArgs
     main = "path"
 
-    def scan(self, a: NpzArgs, base: Path, task: Optional[TaskName]) -> tuple[Path, list, dict, np.ndarray, DataInfo]:
+    def scan(self, a: NpzArgs, base: Path, labels: Optional[LabelKind]) -> tuple[Path, list, dict, np.ndarray, DataInfo]:
         """(path, array names, x shape per part (None: the whole archive), y, info); no x data read."""
         path = resolve(a.path, base)
         names = members(path)
         parts = given_parts(path, a, names)
+        read = wants_targets(a, names, parts, labels)
         if parts:
             shapes = part_shapes(path, a, names, parts)
             y_name = f"{a.y}_train"
-            y = part_targets(path, a, names, shapes)
+            y = part_targets(path, a, names, shapes) if read else None
         else:
             shapes, y_name = {None: numeric_input(path, a.x, names)}, a.y
-            y = array(path, a.y, names, "y")
+            y = array(path, a.y, names, "y") if read else None
         total = sum(s[0] for s in shapes.values())
-        y, info = npz_target(y, total, task, y_name)
+        y, info = npz_target(y, total, labels, y_name) if read else (unlabelled(total), DataInfo((), None, "tabular"))
         first = next(iter(shapes.values()))
         info.input_shape, info.layout = npz_input_shape((total,) + tuple(first[1:]), a.layout,
                                                         a.x if not parts else f"{a.x}_train")
@@ -208,11 +219,11 @@ class Npz(Source):
             info.given = {p: int(shapes[p][0]) if p in shapes else 0 for p in PARTS}
         return path, names, shapes, y, info
 
-    def info(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        return self.scan(a, base, task)[4]
+    def info(self, a: NpzArgs, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        return self.scan(a, base, labels)[4]
 
-    def load(self, a: NpzArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        path, names, shapes, y, info = self.scan(a, base, task)
+    def load(self, a: NpzArgs, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
+        path, names, shapes, y, info = self.scan(a, base, labels)
         xs = []
         for part, shape in shapes.items():
             name = a.x if part is None else f"{a.x}_{part}"

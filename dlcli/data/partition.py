@@ -3,7 +3,10 @@
 `problems` decides from a DataInfo alone (sizes and samples per class, nothing loaded), so
 `dlcli validate` asks it; training asks it again of the loaded data before splitting, so the two
 never disagree. `make` then computes the parts: the data's own (`split: given`), by content
-hash, or seeded and, for classification, stratified.
+hash, or seeded and, for data with class labels, stratified.
+
+`labels` is the data's label kind (DataInfo.labels): "classes" lets a random split stratify,
+"values" and None (no labels) never do.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from dlcli.data.base import DataInfo, Dataset, SourceError, TaskName
+from dlcli.data.base import DataInfo, Dataset, SourceError
 from dlcli.data.splits import PARTS, hash_indices, split_indices, split_sizes, stratification_problem
 
 Found = tuple[tuple, str, Optional[str]]  # (key path under data.split, message, suggestion)
@@ -33,8 +36,14 @@ def describe(sizes: dict[str, int]) -> str:
     return ", ".join(f"{part} {sizes.get(part, 0)}" for part in PARTS)
 
 
-def problems(split: Any, info: Optional[DataInfo], task: Optional[TaskName], seed: int) -> list[Found]:
-    """What is wrong with data.split (a recipe's Split) for this data; [] when nothing is."""
+def stratified(split: Any, info: DataInfo, labels: Optional[str]) -> bool:
+    """Whether the split keeps class proportions: a random split asked to, of data with class labels."""
+    return split.method == "random" and split.stratify and labels == "classes" and info.labels == "classes"
+
+
+def problems(split: Any, info: Optional[DataInfo], labels: Optional[str], seed: int) -> list[Found]:
+    """What is wrong with data.split (a recipe's Split) for this data, whose label kind is `labels`;
+    [] when nothing is."""
     if info is None:
         return []
     if split.method == "given":
@@ -43,7 +52,7 @@ def problems(split: Any, info: Optional[DataInfo], task: Optional[TaskName], see
     if info.given is not None:
         found.append(((), f"the data comes split ({describe(info.given)}): set `data.split: given` to train on "
                       f"that split, or give the data unsplit (an npz with x and y; a csv without split_column)", None))
-    if split.method == "random" and split.stratify and task == "classification" and info.class_counts:
+    if stratified(split, info, labels) and info.class_counts:
         _, n_val, n_test = split_sizes(sum(info.class_counts), split.train, split.val, split.test)
         why = stratification_problem(info.class_counts, n_val, n_test, seed, info.classes)
         if why:
@@ -51,24 +60,27 @@ def problems(split: Any, info: Optional[DataInfo], task: Optional[TaskName], see
     return found
 
 
-def make(split: Any, dataset: Dataset, task: TaskName, seed: int) -> dict[str, np.ndarray]:
-    """Disjoint sorted int64 row indices {train, val, test}; a SourceError when the split cannot be made."""
-    found = problems(split, dataset.info, task, seed)
+def make(split: Any, dataset: Dataset, labels: Optional[str], seed: int) -> dict[str, np.ndarray]:
+    """Disjoint sorted int64 row indices {train, val, test} of `dataset`, whose label kind is `labels`
+    (its info.labels); a SourceError when the split cannot be made."""
+    found = problems(split, dataset.info, labels, seed)
     if found:
         raise SourceError(found[0][1])
     if split.method == "given":
         return {part: np.sort(np.asarray(dataset.given[part], dtype=np.int64)) for part in PARTS}
     if split.method == "hash":  # by content alone, so `stratify` does not apply
         return hash_indices(dataset.x, split.train, split.val, split.test, seed)
-    return split_indices(dataset.y, task, split.train, split.val, split.test, split.stratify, seed,
+    kind = "classes" if stratified(split, dataset.info, labels) else None
+    return split_indices(dataset.y, kind, split.train, split.val, split.test, split.stratify, seed,
                          classes=dataset.info.classes)
 
 
-def recipe_problems(recipe: Any, info: Optional[DataInfo], task: Optional[TaskName]) -> list:
-    """data.split of a parsed recipe checked against its data, as located-ready Problems (recipe/check.py)."""
+def recipe_problems(recipe: Any, info: Optional[DataInfo], labels: Optional[str]) -> list:
+    """data.split of a parsed recipe checked against its data (label kind `labels`, its info.labels),
+    as located-ready Problems (recipe/check.py)."""
     from dlcli.errors import Problem
 
     if recipe is None:
         return []
     return [Problem(("data", "split") + path, message, suggestion)
-            for path, message, suggestion in problems(recipe.data.split, info, task, recipe.seed)]
+            for path, message, suggestion in problems(recipe.data.split, info, labels, recipe.seed)]

@@ -1,4 +1,4 @@
-"""Train/val/test index splits: seeded, stratified for classification, hashed for run records.
+"""Train/val/test index splits: seeded, stratified for class labels, hashed for run records.
 
 Sizes are rounded cumulatively (test first, then val), so each part is within one sample of
 its ratio and the parts always sum to N. A stratified split draws what scikit-learn's
@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from dlcli.data.base import SourceError, TaskName
+from dlcli.data.base import SourceError
 
 PARTS = ("train", "val", "test")
 
@@ -97,16 +97,17 @@ def stratified_cut(idx: np.ndarray, y: np.ndarray, size: int, seed: int, part: s
     return stratified_split(idx, y[idx], size, seed)
 
 
-def split_indices(y: np.ndarray, task: TaskName, train: float, val: float, test: float, stratify: bool,
+def split_indices(y: np.ndarray, labels: Optional[str], train: float, val: float, test: float, stratify: bool,
                   seed: int, classes: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
     """Disjoint sorted int64 index arrays {train, val, test} covering range(len(y)).
 
-    Stratified (class proportions kept in every part) for classification when `stratify`;
-    `classes` only names a class in an error message.
+    `labels` is the kind of y (DataInfo.labels: "classes", "values" or None). Stratified (class
+    proportions kept in every part) when `stratify` and y holds class labels; `classes` only
+    names a class in an error message.
     """
     y, seed = np.asarray(y), seed % 2**32  # both numpy and scikit-learn take 32-bit seeds
     n_train, n_val, n_test = split_sizes(len(y), train, val, test)
-    if stratify and task == "classification":
+    if stratify and labels == "classes":
         rest, test_idx = stratified_cut(np.arange(len(y)), y, n_test, seed, "test", classes)
         train_idx, val_idx = stratified_cut(rest, y, n_val, seed, "val", classes)
     else:

@@ -1,4 +1,4 @@
-"""Synthetic images: CIFAR-sized classification data generated in memory from a seed.
+"""Synthetic images: CIFAR-sized class-labelled data generated in memory from a seed.
 
 For benchmarks and tests that need realistic tensor sizes without a download. Each class is a
 fixed random low-frequency pattern (a few coloured plane waves, stronger at low frequencies, the
@@ -15,8 +15,8 @@ from typing import Optional
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from dlcli.data.base import DataInfo, Dataset, Source, SourceArgs, TaskName, sources
-from dlcli.data.builtin import balanced, fixed_task, numbered
+from dlcli.data.base import DataInfo, Dataset, LabelKind, Source, SourceArgs, sources
+from dlcli.data.builtin import balanced, numbered
 
 MAX_CYCLES = 3  # per image side: low enough that a pattern survives the network's first pooling
 MAX_SHIFT = 0.25  # of the image size, either way
@@ -69,13 +69,12 @@ class SyntheticImages(Source):
 
     Args = SyntheticImagesArgs
 
-    def info(self, a: SyntheticImagesArgs, base: Path, task: Optional[TaskName] = None) -> DataInfo:
-        info = DataInfo(tuple(a.shape), "classification", "image", classes=numbered(a.classes), samples=a.samples,
+    def info(self, a: SyntheticImagesArgs, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
+        return DataInfo(tuple(a.shape), "classes", "image", classes=numbered(a.classes), samples=a.samples,
                         class_counts=balanced(a.samples, a.classes))
-        return fixed_task("synthetic_images", info, task)
 
-    def load(self, a: SyntheticImagesArgs, base: Path, task: Optional[TaskName] = None) -> Dataset:
-        info = self.info(a, base, task)
+    def load(self, a: SyntheticImagesArgs, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
+        info = self.info(a, base)
         rng = np.random.default_rng(a.seed)
         f = frequencies()
         basis = wave_basis(f, a.shape, rng)

@@ -1,7 +1,7 @@
 """Speed settings applied to a built session: channels_last, torch.compile, DDP wrapping.
 
-Training goes through `Session.train_net` (possibly compiled, possibly DDP-wrapped); evaluation,
-checkpoints and export keep using the plain `Session.net`, which shares its parameters.
+Training goes through `Fit.train_nets` (possibly compiled, possibly DDP-wrapped); evaluation,
+checkpoints and export keep using the plain `Fit.nets`, which share their parameters.
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ def apply_channels_last(s: Any) -> None:
             s.data.x[split] = x.contiguous(memory_format=torch.channels_last)
 
 
-def training_module(s: Any, distributed: Any) -> Any:
+def training_module(s: Any, net: Any) -> Any:
     """The module train steps call: DDP around the net when distributed, then torch.compile."""
     import torch
 
-    net = distributed.wrap(s.net, s.device) if distributed.active else s.net
+    net = s.dist.wrap(net, s.device) if s.dist.active else net
     # dynamic=False: one graph per batch shape (full and last), no re-tracing as shapes vary
     return torch.compile(net, dynamic=False) if s.resolved.recipe.train.compile else net

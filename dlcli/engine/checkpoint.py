@@ -1,6 +1,11 @@
 """Checkpoints, written atomically: `best.safetensors` (the weights eval and export use) and
-`last.state.safetensors`, ONE file holding the weights with the optimizer, schedule, RNG and
-loop state, so a kill at any moment leaves a state that resumes exactly.
+`last.state.safetensors`, ONE file holding the weights with every role's optimizer and schedule,
+the task's own state, the RNG and the loop state, so a kill at any moment leaves a state that
+resumes exactly.
+
+State format 2 keys its optimizers and schedules by role; format 1 (no `format` key, written
+before tasks had roles) held one `optimizer` and one `scheduler` and still loads into a task
+with one role.
 
 Nothing goes through pickle: both are safetensors, the state's non-tensor parts as JSON in its
 metadata (see statefile.py).
@@ -103,7 +108,8 @@ def load_state(run: Path, tag: str) -> dict:
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise UsageError(f"{path} is damaged (not a training state dlcli wrote: {type(e).__name__}: {e}); "
                          f"{DAMAGED_STATE}") from None
-    missing = [k for k in ("epoch", "loop", "model", "optimizer", "scheduler", "rng") if k not in state]
+    state = upgraded(state)
+    missing = [k for k in ("epoch", "loop", "model", "optimizers", "schedulers", "rng") if k not in state]
     if missing:
         raise UsageError(f"{path} is damaged (no {', '.join(missing)} in it); {DAMAGED_STATE}")
     return state
@@ -115,3 +121,52 @@ DAMAGED_STATE = ("the best checkpoint is separate: `dlcli eval` and `dlcli expor
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+FORMAT = 2
+
+
+def upgraded(state: dict) -> dict:
+    """A format-1 state (one optimizer, one scheduler) in format 2's shape, under the role `None`
+    that restore() gives to a task's only role."""
+    if "format" in state or "optimizer" not in state:
+        return state
+    rest = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
+    return {**rest, "format": 1, "optimizers": {None: state["optimizer"]}, "schedulers": {None: state.get("scheduler")},
+            "task": {}}
+
+
+def training_state(fit: Any, loop: Any) -> dict:
+    """Everything a resume needs, packed right away (later steps do not change it)."""
+    from dataclasses import asdict
+
+    from dlcli.engine.seed import rng_state
+
+    model = {k: v.detach().to("cpu") for k, v in fit.model.state_dict().items()}
+    return {"format": FORMAT, "epoch": loop.epoch, "loop": asdict(loop), "model": model,
+            "optimizers": {role: r.optimizer.state_dict() for role, r in fit.roles.items()},
+            "schedulers": {role: r.scheduler.state_dict() for role, r in fit.roles.items()},
+            "role_steps": {role: r.steps for role, r in fit.roles.items()},
+            "task": fit.task.state_dict(), "rng": rng_state(fit.gen)}
+
+
+def restore_into(fit: Any, saved: dict, path: Path) -> None:
+    """Put a saved state's weights, optimizers, schedules, task state and RNG back into `fit`;
+    exit 2 naming the file and its format when it does not fit."""
+    from dlcli.engine.seed import restore_rng
+
+    load_into(fit.model, saved["model"], path, DAMAGED_STATE)
+    optimizers, schedulers = saved["optimizers"], saved["schedulers"]
+    if None in optimizers and len(fit.roles) == 1:  # format 1: the only role
+        role = next(iter(fit.roles))
+        optimizers, schedulers = {role: optimizers[None]}, {role: schedulers[None]}
+    if set(optimizers) != set(fit.roles):
+        raise UsageError(f"{path} (state format {saved.get('format', 1)}) holds optimizers for "
+                         f"{', '.join(map(str, sorted(optimizers, key=str)))}, the task has {', '.join(fit.roles)}; "
+                         f"{DAMAGED_STATE}")
+    for role, r in fit.roles.items():
+        r.optimizer.load_state_dict(optimizers[role])
+        r.scheduler.load_state_dict(schedulers[role])
+        r.steps = int(saved.get("role_steps", {}).get(role, 0))
+    fit.task.load_state_dict(saved.get("task") or {})
+    restore_rng(saved["rng"], fit.gen)

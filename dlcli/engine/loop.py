@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from dlcli.engine.setup import Session, steps_per_epoch
+from dlcli.engine.fit import Fit
 from dlcli.engine.throughput import EpochTimer
 from dlcli.errors import RunFailed
 
 
 class Diverged(RunFailed):
-    """The loss became NaN or infinite."""
+    """A loss became NaN or infinite."""
 
 
 class StopTraining(Exception):
-    """Raised by an epoch hook to end a run early on purpose (a pruned search trial);
+    """Raised by a callback to end a run early on purpose (a pruned search trial);
     `status` goes into run.json."""
 
     def __init__(self, reason: str, status: str = "stopped"):
@@ -25,91 +25,100 @@ class StopTraining(Exception):
 @dataclass
 class LoopState:
     epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
+    step: int = 0  # batches trained on
     best: Optional[float] = None
     best_epoch: int = 0
     stale: int = 0  # epochs since the monitored metric last improved
     stop_reason: str = "completed"
+    improved: bool = False  # the last epoch improved the monitored metric
 
 
-def check_finite(losses: Any, epoch: int, first_step: int) -> None:
-    """Raise Diverged naming the first non-finite loss; `losses` are steps first_step, first_step + 1, ..."""
-    import torch
+class StepLog:
+    """Each named scalar of every step of an epoch, kept on the device: a host sync per step
+    would stall a GPU, and the buffer names the step anyway when a loss turns non-finite."""
 
-    bad = ~torch.isfinite(losses)
-    if bad.any():
-        i = int(bad.nonzero()[0, 0])
-        raise Diverged(f"the loss became {losses[i].item()} at epoch {epoch}, step {first_step + i}")
+    def __init__(self, steps: int, device: Any):
+        self.steps, self.device, self.values, self.checked = steps, device, {}, 0
+
+    def put(self, i: int, scalars: dict) -> None:
+        import torch
+
+        for name, value in scalars.items():
+            if name not in self.values:
+                self.values[name] = torch.full((self.steps,), float("nan"), device=self.device)
+            self.values[name][i] = value
+
+    def check(self, upto: int, epoch: int) -> None:
+        """Raise Diverged naming the first non-finite scalar of the steps not checked yet."""
+        import torch
+
+        for name, v in self.values.items():
+            bad = ~torch.isfinite(v[self.checked:upto])
+            if bad.any():
+                i = int(bad.nonzero()[0, 0])
+                what = "the loss" if name == "loss" else f"the {name}"
+                raise Diverged(f"{what} became {v[self.checked + i].item()} at epoch {epoch}, step {self.checked + i + 1}")
+        self.checked = upto
+
+    def latest(self, i: int) -> dict:
+        return {name: v[i].item() for name, v in self.values.items()}
+
+    def means(self, dist: Any) -> dict:
+        return {f"train.{name}": dist.mean(v.mean()).item() for name, v in self.values.items()}
 
 
-def lr_of(s: Session) -> float:
-    return s.optimizer.param_groups[0]["lr"]
-
-
-def step_schedule(s: Session, record: dict) -> None:
+def step_schedules(f: Fit, record: dict) -> None:
     """Epoch-level schedules advance here; plateau reads its monitored metric."""
-    if s.schedule.per_step:
-        return
-    monitor = getattr(s.schedule_args, "monitor", None)
-    if monitor:
-        s.scheduler.step(record.get(monitor, record["train.loss"]))
-    else:
-        s.scheduler.step()
+    for r in f.roles.values():
+        if r.schedule.per_step:
+            continue
+        monitor = getattr(r.schedule_args, "monitor", None)
+        if monitor:
+            r.scheduler.step(record.get(monitor, record.get("train.loss")))
+        else:
+            r.scheduler.step()
 
 
-def warm_steps(s: Session, epoch: int, first: int, steps: int) -> set:
+def warm_steps(f: Fit, epoch: int, first: int, steps: int) -> set:
     """Steps a compile spends compiling: the first one run, and a short last batch (a new shape)."""
-    if not s.resolved.recipe.train.compile or epoch != first:
+    if not f.resolved.recipe.train.compile or epoch != first:
         return set()
-    return {0, steps - 1} if s.data.size("train") % s.batch_size else {0}
+    return {0, steps - 1} if f.data.size("train") % f.batch_size else {0}
 
 
-def epoch_record(s: Session, epoch: int, losses: Any, timer: EpochTimer, samples: int) -> dict:
-    """The epoch's line: mean train loss over every rank, lr, timing, and rank 0's val metrics."""
-    record = {"epoch": epoch, "train.loss": s.dist.mean(losses.mean()).item(), "lr": lr_of(s),
-              **timer.record(samples, s.flops_per_sample, s.peak_flops)}
-    if s.data.size("val") and s.dist.main:
-        record.update({f"val.{k}": v for k, v in s.evaluate("val").items() if not isinstance(v, list)})
-    return s.dist.broadcast(record)
+def epoch_record(f: Fit, epoch: int, log: StepLog, timer: EpochTimer, samples: int) -> dict:
+    """The epoch's line: mean train scalars over every rank, lr, timing, and rank 0's val metrics."""
+    record = {"epoch": epoch, **log.means(f.dist), **f.lr(), **timer.record(samples, f.flops_per_sample, f.peak_flops)}
+    if f.data.size("val") and f.dist.main:
+        record.update({f"val.{k}": v for k, v in f.evaluate("val").items() if not isinstance(v, list)})
+    return f.dist.broadcast(record)
 
 
-def batch(s: Session, perm: Any, i: int) -> tuple[Any, Any]:
-    """Global batch i of the permutation, this rank's shard, gathered on the device (and augmented)."""
-    idx = s.dist.shard(perm[i * s.batch_size:(i + 1) * s.batch_size])
-    xb, yb = s.data.x["train"][idx], s.data.y["train"][idx]  # a gather keeps channels_last
-    if s.augment is not None:
-        xb, yb = s.augment(xb, yb, s.gen)
-    return xb, yb
-
-
-def fit(s: Session, state: LoopState, on_step: Optional[Callable[[int, int, float], None]],
-        on_epoch: Callable[[dict, LoopState], bool]) -> LoopState:
-    """Train from state.epoch + 1 to the recipe's epochs; on_epoch returns True to stop early.
-    on_step (progress display), when given, gets (steps done, steps, latest loss)."""
-    import torch
-
-    n, steps, first = s.data.size("train"), steps_per_epoch(s), state.epoch + 1
-    # each check is a host sync: every step would stall a GPU, and the buffer names the step anyway
-    every = max(1, min(25, steps // 20)) if on_step is not None and s.device.type == "cpu" else 100
-    for epoch in range(first, s.resolved.recipe.train.epochs + 1):
-        s.net.train()
-        timer = EpochTimer(s.device, warm_steps(s, epoch, first, steps))
-        perm = torch.randperm(n, generator=s.gen, device=s.device)
-        losses, checked = torch.zeros(steps, device=s.device), 0
-        for i in range(steps):
-            xb, yb = batch(s, perm, i)
+def fit(f: Fit, state: LoopState, callbacks: Any, progress: bool = False) -> LoopState:
+    """Train from state.epoch + 1 to the recipe's epochs; a callback's on_epoch_end returning True
+    stops early. `progress`: a live display wants on_step more often than the finite checks need."""
+    first = state.epoch + 1
+    callbacks.fit_start(f, state)
+    for epoch in range(first, f.resolved.recipe.train.epochs + 1):
+        f.train_mode()
+        batches = f.task.batches(f.data, f)
+        steps = len(batches)
+        # each check is a host sync: every step would stall a GPU
+        every = max(1, min(25, steps // 20)) if progress and f.device.type == "cpu" else 100
+        timer, log, samples = EpochTimer(f.device, warm_steps(f, epoch, first, steps)), StepLog(steps, f.device), 0
+        for i, batch in enumerate(batches):
             timer.before(i)
-            losses[i] = s.task.train_step(s.train_net, xb, yb, s.loss_fn, s.stepper)
-            timer.after(i, min(s.batch_size, n - i * s.batch_size))
+            log.put(i, f.task.train_step(batch, f))
+            samples += batches.samples(i)
+            timer.after(i, batches.samples(i))
             if (i + 1) % every == 0 or i + 1 == steps:
-                check_finite(losses[checked:i + 1], epoch, checked + 1)
-                checked = i + 1
-                if on_step is not None:
-                    on_step(i + 1, steps, losses[i].item())
+                log.check(i + 1, epoch)
+                callbacks.step(f, state, i + 1, steps, log.latest(i))
         state.step += steps
-        record = epoch_record(s, epoch, losses, timer, min(n, steps * s.batch_size))
-        step_schedule(s, record)
+        record = epoch_record(f, epoch, log, timer, samples)
+        step_schedules(f, record)
         state.epoch = epoch
-        if on_epoch(record, state):
+        if callbacks.epoch_end(f, record, state):
             break
+    callbacks.fit_end(f, state)
     return state

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
@@ -22,8 +22,6 @@ Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class OptArgs(ComponentArgs):
-    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # `.inf` or `.nan` would only fail mid-run
-
     lr: float = Field(1e-3, gt=0, description=LR)
     weight_decay: float = Field(0.0, ge=0, description=WEIGHT_DECAY)
 

@@ -1,14 +1,13 @@
 """What `dlcli train --resume RUN --set ...` may change, checked before anything runs or is written.
 
 A resume restores weights, optimizer, schedule, RNG and loop state saved for one recipe; an override
-that changes what they belong to is refused up front (exit 2), naming each key and why.
+that changes what they belong to is refused up front (exit 2), naming each key and why. This compares
+two resolved recipes (the saved one and the one with the overrides); workflows/train.py loads them.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-from dlcli.recipe.check import load_recipe
 
 # What `--resume --set` may change: how long, where and how fast the run trains, and what it
 # reports. Everything else (the network, the data and its split, the seed, the task, the optimizer,
@@ -18,14 +17,6 @@ RESUMABLE = ("train.epochs", "train.early_stopping", "train.eval", "train.device
              "train.precision", "train.deterministic", "train.compile", "train.channels_last",
              "train.eval_batch_size", "train.metrics", "description", "export", "check", "search")
 HORIZON_SCHEDULES = ("cosine", "onecycle")  # their saved state fixes the total number of steps
-
-
-def resume_recipe(run: Path, overrides: list[str]) -> Any:
-    """The run's recipe with the overrides a resume may take; exit 2 naming any other."""
-    resolved = load_recipe(run / "recipe.yaml", overrides)
-    if overrides:
-        refuse_changes(load_recipe(run / "recipe.yaml"), resolved, overrides)
-    return resolved
 
 
 def refuse_changes(saved: Any, resolved: Any, overrides: list[str]) -> None:

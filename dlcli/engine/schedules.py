@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
@@ -19,8 +19,6 @@ schedules = Registry("schedule")
 
 class ScheduleArgs(ComponentArgs):
     """Base of every schedule's arguments: unknown keys are errors, numbers are finite."""
-
-    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)
 
 
 class Schedule:

@@ -21,7 +21,7 @@ class RunData:
     digest: str  # hash of the split index lists
     shift: np.ndarray
     scale: np.ndarray
-    y_shift: Optional[np.ndarray] = None  # regression targets are standardised for training too
+    y_shift: Optional[np.ndarray] = None  # real-valued targets are standardised for training too (Task.standardize_targets)
     y_scale: Optional[np.ndarray] = None
     leakage: Optional[dict] = None  # exact duplicates across a fresh split; None when off or reused
     x: dict = field(default_factory=dict)  # split -> normalised device tensor
@@ -36,7 +36,7 @@ def load_dataset(resolved: Any) -> Any:
 
     name, args = split_source(resolved.doc["data"]["source"])
     source = sources.get(name)()
-    return source.load(source.Args(**args), resolved.base, task=resolved.task)
+    return source.load(source.Args(**args), resolved.base, labels=resolved.parts.task.needs.hint)
 
 
 def make_splits(resolved: Any, dataset: Any) -> dict:
@@ -46,7 +46,7 @@ def make_splits(resolved: Any, dataset: Any) -> dict:
     from dlcli.errors import UsageError
 
     try:
-        return make(resolved.recipe.data.split, dataset, resolved.task, resolved.recipe.seed)
+        return make(resolved.recipe.data.split, dataset, dataset.info.labels, resolved.recipe.seed)
     except SourceError as e:
         raise UsageError(f"{resolved.path}: data.split: {e}") from None
 
@@ -66,7 +66,7 @@ def prepare(resolved: Any, device: Any, task: Any, indices: Optional[dict] = Non
     shift, scale = normalizers.get(resolved.recipe.data.normalize)().fit(x_train, dataset.info.layout)
     data = RunData(dataset, indices, splits_digest(indices), np.asarray(shift, np.float32), np.asarray(scale, np.float32),
                    leakage=leakage_report(resolved, dataset, indices) if fresh else None)
-    if resolved.task == "regression" and resolved.recipe.data.normalize != "none":
+    if task.standardize_targets and resolved.recipe.data.normalize != "none":
         data.y_shift, data.y_scale = target_stats(dataset.y[indices["train"]])
     for split in SPLITS:
         data.x[split], data.y[split] = to_device(data, split, device, task)
@@ -109,7 +109,7 @@ def to_device(data: RunData, split: str, device: Any, task: Any) -> tuple[Any, A
         x = x.float()  # once, on the device
     if x.is_floating_point():
         x = (x - torch.as_tensor(data.shift, device=device)) / torch.as_tensor(data.scale, device=device)
-    y = task.targets(data.dataset.y[idx], device)
+    y = task.targets(data.dataset.y[idx], data.dataset.info.labels, device)
     if data.y_shift is not None:
         y = (y - torch.as_tensor(data.y_shift, device=device)) / torch.as_tensor(data.y_scale, device=device)
     return x.contiguous(), y

@@ -1,8 +1,7 @@
-"""Samples per second, FLOPs per sample and model FLOPs utilisation (MFU).
+"""Samples per second and model FLOPs utilisation (MFU).
 
-FLOPs are counted once per run with torch.utils.flop_counter on one forward and backward pass on
-meta tensors, under a forked RNG, so counting costs no memory and never changes the run's results. MFU is
-achieved FLOP/s over the device's dense bf16 peak, reported on CUDA devices whose peak is known.
+MFU is achieved FLOP/s over the device's dense bf16 peak, reported on CUDA devices whose peak is
+known; the FLOPs per sample are the task's to count (dlcli/nn/flops.py counts a network's).
 """
 from __future__ import annotations
 
@@ -26,26 +25,6 @@ def bf16_peak(device: Any) -> Optional[float]:
     name = torch.cuda.get_device_name(device)
     matches = [k for k in BF16_PEAK if k in name]
     return BF16_PEAK[max(matches, key=len)] if matches else None
-
-
-def flops_per_sample(net: Any, xb: Any, yb: Any, loss_fn: Any) -> Optional[float]:
-    """Training FLOPs (forward + backward) per sample of `net` on one batch's shapes. It runs on
-    meta tensors standing in for the parameters and data: no copy of the model, no real
-    arithmetic, and `net` itself is left untouched."""
-    import torch
-    from torch.func import functional_call
-    from torch.utils.flop_counter import FlopCounterMode
-
-    meta = {k: torch.empty_like(v, device="meta").requires_grad_(v.requires_grad) for k, v in net.named_parameters()}
-    meta.update({k: torch.empty_like(v, device="meta") for k, v in net.named_buffers()})
-    devices = [xb.device.index or 0] if xb.device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices), FlopCounterMode(display=False) as counter:
-            out = functional_call(net, meta, (xb.to("meta"),))
-            loss_fn(out.float(), yb.to("meta")).backward()
-    except Exception:  # noqa: BLE001  (an op the counter cannot trace: throughput is still reported)
-        return None
-    return counter.get_total_flops() / len(xb)
 
 
 class EpochTimer:

@@ -6,42 +6,39 @@ optimizer, schedule and RNG states restored, so an interrupted run ends with the
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from dlcli.engine import checkpoint
+from dlcli.engine import callbacks as cb
+from dlcli.engine import checkpoint, rundir
+from dlcli.engine.fit import Fit
 from dlcli.engine.loop import Diverged, LoopState, StopTraining, fit
-from dlcli.engine.resume_guard import resume_recipe
-from dlcli.engine.setup import Session, build_session
+from dlcli.engine.seed import nondeterministic_op
+from dlcli.engine.setup import build_fit
 from dlcli.errors import RunFailed, UsageError
 from dlcli.fsio import BackgroundWriter, write_atomic, write_json
-from dlcli.recipe.check import load_recipe
 from dlcli.recipe.yamlio import dump
-from dlcli.repro import rundir
-from dlcli.repro.seed import nondeterministic_op, restore_rng, rng_state
-from dlcli.tasks.metrics import direction
 
 
-def start(recipe: Path, overrides: list[str], runs_root: Path, run_dir: Optional[Path] = None,
-          deterministic: bool = False) -> tuple[Path, Session, LoopState]:
-    """A new run: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search trial's folder)."""
-    resolved = load_recipe(recipe, overrides)
+def start(resolved: Any, runs_root: Path, run_dir: Optional[Path] = None,
+          deterministic: bool = False) -> tuple[Path, Fit, LoopState]:
+    """A new run of a checked recipe: in runs_root/<name>/NNNN, or exactly in `run_dir` (a search
+    trial's folder)."""
     if run_dir is None:
         rundir.check_writable(runs_root, "--runs-dir")  # before the data is loaded: nothing trains in vain
     else:
         rundir.check_writable(run_dir, "the run directory")
-    session = build_session(resolved, deterministic=deterministic, dist=join(resolved))
-    refuse_leakage(resolved, session.data.leakage)  # before the run directory: a refusal leaves nothing behind
-    if not session.dist.main:
-        return Path(session.dist.broadcast(None)), session, LoopState()
+    f = build_fit(resolved, deterministic=deterministic, dist=join(resolved))
+    refuse_leakage(resolved, f.data.leakage)  # before the run directory: a refusal leaves nothing behind
+    if not f.dist.main:
+        return Path(f.dist.broadcast(None)), f, LoopState()
     run = rundir.new_run_dir(runs_root, resolved.recipe.name) if run_dir is None else rundir.make_run_dir(run_dir)
     write_atomic(run / "recipe.yaml", dump(resolved.doc))
-    write_json(run / "run.json", base_record(run, session, recipe))
-    rundir.write_splits(run, session.data.indices, session.data.digest)  # last: with it, the run can be resumed
-    session.dist.broadcast(str(run))
-    return run, session, LoopState()
+    write_json(run / "run.json", base_record(run, f))
+    rundir.write_splits(run, f.data.indices, f.data.digest)  # last: with it, the run can be resumed
+    f.dist.broadcast(str(run))
+    return run, f, LoopState()
 
 
 def join(resolved: Any) -> Any:
@@ -66,44 +63,40 @@ RESUME_STILL = "`dlcli eval` still works on its checkpoints; train the recipe ag
 NO_STATE = "{path} is missing: {run} starts over from epoch 1 on its saved split"
 
 
-def resume(run_dir: Path, overrides: list[str]) -> tuple[Path, Session, LoopState]:
-    """Continue from the last training state; a run killed before its first one starts over
-    from epoch 1 on its saved split, which ends exactly where an uninterrupted run would.
-    Nothing in the run directory changes until the state has loaded into the network."""
-    run = rundir.open_run(run_dir)
+def resume(run: Path, resolved: Any, overridden: bool) -> tuple[Path, Fit, LoopState]:
+    """Continue `run` (its recipe as resumed: `resolved`) from the last training state; a run
+    killed before its first one starts over from epoch 1 on its saved split, which ends exactly
+    where an uninterrupted run would. Nothing in the run directory changes until the state has
+    loaded into the networks; recipe.yaml is rewritten only when `overridden`."""
     if not (run / "splits.json").exists() and not checkpoint.state_path(run, "last").exists():
         raise UsageError(f"{run} stopped before its data was split: nothing to resume; train the recipe again")
     for folder in (run, run / "checkpoints"):
         rundir.check_writable(folder, "the run directory")
     was = rundir.read_record(run, RESUME_STILL).get("determinism") or {}
     indices = rundir.read_splits(run, RESUME_STILL)
-    resolved = resume_recipe(run, overrides)
-    session = build_session(resolved, indices, deterministic=bool(was.get("deterministic")), dist=join(resolved))
-    if session.dist.main:
+    f = build_fit(resolved, indices, deterministic=bool(was.get("deterministic")), dist=join(resolved))
+    if f.dist.main:
         checkpoint.remove_partial_writes(run)
-    session.dist.broadcast(None)  # no rank reads the state before rank 0 has tidied up
-    state = restore(run, session)
-    if session.dist.main:  # the state fits: only now may the run's files change
-        if overrides:
+    f.dist.broadcast(None)  # no rank reads the state before rank 0 has tidied up
+    state = restore(run, f)
+    if f.dist.main:  # the state fits: only now may the run's files change
+        if overridden:
             write_atomic(run / "recipe.yaml", dump(resolved.doc))
         rundir.truncate_metrics(run, state.epoch)
-    return run, session, state
+    return run, f, state
 
 
-def restore(run: Path, s: Session) -> LoopState:
-    """The loop state of the last checkpoint, with the weights, optimizer, schedule and RNG put
-    back; exit 2 naming the file when it does not fit. No file: epoch 0, and it is said."""
+def restore(run: Path, s: Fit) -> LoopState:
+    """The loop state of the last checkpoint, with everything else put back (checkpoint.restore_into);
+    exit 2 naming the file when it does not fit. No file: epoch 0, and it is said."""
     path = checkpoint.state_path(run, "last")
     if not path.is_file():
         if s.dist.main:
             say_starting_over(run, path)
         return LoopState()
     saved = checkpoint.load_state(run, "last")
-    checkpoint.load_into(s.model, saved["model"], path, checkpoint.DAMAGED_STATE)
     try:
-        s.optimizer.load_state_dict(saved["optimizer"])
-        s.scheduler.load_state_dict(saved["scheduler"])
-        restore_rng(saved["rng"], s.gen)
+        checkpoint.restore_into(s, saved, path)
         return LoopState(**saved["loop"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise UsageError(f"{path} does not fit this run ({type(e).__name__}: {str(e)[:200]}); "
@@ -119,69 +112,25 @@ def say_starting_over(run: Path, path: Path) -> None:
     err_console().print(f"note: {NO_STATE.format(path=path, run=run)}{lost}", soft_wrap=True)
 
 
-def base_record(run: Path, s: Session, recipe: Path) -> dict:
+def base_record(run: Path, s: Fit) -> dict:
     from dlcli.nn.model import count_params
-    from dlcli.repro.env import device_info, environment, git_commit, versions
+    from dlcli.engine.env import device_info, environment, git_commit, versions
 
-    r, info = s.resolved.recipe, s.data.dataset.info
+    r, info, recipe = s.resolved.recipe, s.data.dataset.info, s.resolved.path
     return {
         "name": r.name, "run": str(run), "recipe": str(recipe), "created": datetime.now(timezone.utc).isoformat(),
-        "status": "running", "seed": r.seed, "task": s.resolved.task, "versions": versions(),
+        "status": "running", "seed": r.seed, "task": s.resolved.task, "networks": list(s.nets), "versions": versions(),
         "device": device_info(s.device), "environment": environment(s.device, s.determinism), "git_commit": git_commit(Path(recipe).resolve().parent),
         "data": {"digest": s.data.dataset.digest(), "samples": len(s.data.dataset), "input_shape": list(info.input_shape),
-                 "classes": info.classes, "layout": info.layout},
+                 "labels": info.labels, "classes": info.classes, "layout": info.layout},
         "splits": {"digest": s.data.digest, **{k: len(v) for k, v in s.data.indices.items()}},
         "leakage": s.data.leakage,
-        "parameters": count_params(s.net), "determinism": s.determinism,
+        "parameters": count_params(s.model), "determinism": s.determinism,
         "distributed": {"world_size": s.dist.world, "backend": s.dist.backend} if s.dist.active else None,
     }
 
 
-def improved(value: float, state: LoopState, monitor: str, min_delta: float) -> bool:
-    if state.best is None:
-        return True
-    if direction(monitor) == "maximize":
-        return value > state.best + min_delta
-    return value < state.best - min_delta
-
-
-class EpochEnd:
-    """What happens after each epoch: best/last checkpoints, metrics.jsonl, early stopping."""
-
-    def __init__(self, run: Path, s: Session, reporter: Any, writer: BackgroundWriter,
-                 hook: Optional[Callable[[dict], None]] = None):
-        self.run, self.s, self.reporter, self.writer, self.hook = run, s, reporter, writer, hook
-        es = s.resolved.recipe.train.early_stopping
-        self.patience, self.min_delta = (es.patience, es.min_delta) if es else (None, 0.0)
-        self.monitor = s.monitor
-
-    def __call__(self, record: dict, state: LoopState) -> bool:
-        value = record[self.monitor]
-        better = improved(value, state, self.monitor, self.min_delta)
-        if better:
-            state.best, state.best_epoch, state.stale = value, record["epoch"], 0
-        else:
-            state.stale += 1
-        stop = self.patience is not None and state.stale >= self.patience
-        if stop:
-            state.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
-        if not self.s.dist.main:  # the same decisions as rank 0, from the record it broadcast; no files
-            return stop
-        self.writer.flush()  # the last epoch's checkpoints are on disk (it had an epoch): a full disk stops here
-        rundir.append_metrics(self.run, record)  # before the state: a resume trims lines past it
-        checkpoint.save(self.run, self.s.model, self.training_state(state), better, self.writer)
-        self.reporter.epoch(record, better)
-        if self.hook is not None:  # e.g. a search's pruner; it may raise StopTraining
-            self.hook(record)
-        return stop
-
-    def training_state(self, state: LoopState) -> dict:
-        model = {k: v.detach().to("cpu") for k, v in self.s.model.state_dict().items()}  # packed right away
-        return {"epoch": state.epoch, "loop": asdict(state), "model": model, "optimizer": self.s.optimizer.state_dict(),
-                "scheduler": self.s.scheduler.state_dict(), "rng": rng_state(self.s.gen)}
-
-
-def final_metrics(s: Session) -> dict:
+def final_metrics(s: Fit) -> dict:
     return {split: s.evaluate(split) for split in ("train", "val", "test") if s.data.size(split)}
 
 
@@ -192,20 +141,35 @@ def update_record(run: Path, **fields: Any) -> dict:
     return record
 
 
-def train(run: Path, s: Session, state: LoopState, reporter: Any, hook: Optional[Callable[[dict], None]] = None) -> dict:
-    """Run the loop, then evaluate the best checkpoint on every split and write run.json (rank 0)."""
-    from dlcli.nn.model import count_params
+def engine_callbacks(run: Path, s: Fit, reporter: Any, writer: BackgroundWriter, extra: list) -> cb.Callbacks:
+    """Best tracking, the recipe's callbacks, then (rank 0) metrics file, checkpoints, console;
+    early stopping, then `extra` (a search's pruner). Other ranks take the same decisions, from
+    the record rank 0 broadcast, and write nothing."""
+    from dlcli.tasks.metrics import direction
 
+    t = s.resolved.recipe.train
+    es = t.early_stopping
+    mode = es.mode if es is not None and es.mode else None
+    maximize = mode == "max" if mode else direction(s.monitor) == "maximize"
+    items: list = [cb.Best(s.monitor, maximize, es.min_delta if es else 0.0)]
+    items += [entry(args) for entry, args in s.resolved.parts.callbacks] + s.task.callbacks()
+    if s.dist.main:
+        items += [cb.MetricsFile(run, writer), cb.Checkpoint(run, writer), cb.Console(reporter, run)]
+    if es is not None:
+        items.append(cb.EarlyStopping(s.monitor, es.patience))
+    return cb.Callbacks(items + (extra if s.dist.main else []))
+
+
+def train(run: Path, s: Fit, state: LoopState, reporter: Any, extra: Optional[list] = None) -> dict:
+    """Run the loop, then evaluate the evaluated checkpoint on every split and write run.json (rank 0).
+    `extra`: more callbacks (a search's pruner), on rank 0."""
     started = time.perf_counter()
     note = (lambda **fields: update_record(run, **fields)) if s.dist.main else (lambda **fields: None)  # noqa: E731
-    reporter.started(run, s.resolved.recipe.train.epochs, state.epoch, str(s.device), count_params(s.net))
-    on_step = None
-    if reporter.live:
-        on_step = lambda done, steps, loss: reporter.step(done, steps, loss, state.epoch + 1, s.batch_size)  # noqa: E731
     measure_flops(s, run if s.dist.main else None)
     writer = BackgroundWriter()
+    s.callbacks = engine_callbacks(run, s, reporter, writer, list(extra or []))
     try:
-        state = fit(s, state, on_step, EpochEnd(run, s, reporter, writer, hook))
+        state = fit(s, state, s.callbacks, progress=reporter.live)
         writer.flush()
     except StopTraining as e:
         note(status=e.status, stop_reason=str(e), epochs_completed=state.epoch)
@@ -253,22 +217,22 @@ def write_failed(run: Path, error: OSError, what: str, note: Callable[..., Any])
                      f"continues from the last checkpoint on disk")
 
 
-def compare_ranks(run: Path, s: Session) -> bool:
+def compare_ranks(run: Path, s: Fit) -> bool:
     """Give every rank rank 0's buffers, then record each rank's weights hash (they must agree);
     True on rank 0, which goes on to finish the run."""
-    s.dist.sync_buffers(s.net)
-    ranks = s.dist.gather(weights_sha256(s.net))
+    s.dist.sync_buffers(s.model)
+    ranks = s.dist.gather(weights_sha256(s.model))
     if s.dist.main:
         update_record(run, distributed={"world_size": s.dist.world, "backend": s.dist.backend, "rank_weights_sha256": ranks})
     return s.dist.main
 
 
-def measure_flops(s: Session, run: Optional[Path]) -> None:
-    """FLOPs per training sample (for MFU on CUDA), counted once; recorded in run.json by rank 0."""
-    from dlcli.engine.throughput import bf16_peak, flops_per_sample
+def measure_flops(s: Fit, run: Optional[Path]) -> None:
+    """FLOPs per training sample (for MFU on CUDA), counted once where the task can count them;
+    recorded in run.json by rank 0."""
+    from dlcli.engine.throughput import bf16_peak
 
-    bs = min(s.batch_size, s.data.size("train"))
-    s.flops_per_sample = flops_per_sample(s.net, s.data.x["train"][:bs], s.data.y["train"][:bs], s.loss_fn)
+    s.flops_per_sample = s.task.flops_per_sample(s)
     s.peak_flops = bf16_peak(s.device)
     if run is not None:
         update_record(run, throughput={"flops_per_sample": s.flops_per_sample, "bf16_peak_flops": s.peak_flops})
@@ -287,7 +251,7 @@ def weights_sha256(net: Any) -> str:
     return h.hexdigest()
 
 
-def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
+def finish(run: Path, s: Fit, state: LoopState, seconds: float) -> dict:
     """Evaluate the weights train.eval names (the best epoch's, or the last epoch's, saved now as
     checkpoints/last.safetensors) on every split, and record which they were."""
     which = s.resolved.recipe.train.eval
@@ -301,29 +265,3 @@ def finish(run: Path, s: Session, state: LoopState, seconds: float) -> dict:
         run, status="completed", stop_reason=state.stop_reason, epochs_completed=state.epoch,
         best_epoch=state.best_epoch, monitor=s.monitor, train_seconds=round(seconds, 3), metrics=metrics,
         weights={"file": f"checkpoints/{which}.safetensors", "sha256": sha, "eval": which, "epoch": epoch})
-
-
-def run_training(recipe: Optional[Path], resume_dir: Optional[Path], overrides: list[str], runs_root: Path,
-                 reporter: Any, run_dir: Optional[Path] = None, hook: Optional[Callable[[dict], None]] = None,
-                 deterministic: bool = False) -> dict:
-    """Train; then, when the recipe asks for export.onnx, export and gate it like `dlcli export`.
-    `deterministic` is the default where the recipe leaves train.deterministic unset. Under
-    torchrun every rank trains; rank 0 alone writes, reports and exports."""
-    if resume_dir:
-        run, session, state = resume(resume_dir, overrides)
-    else:
-        run, session, state = start(recipe, overrides, runs_root, run_dir, deterministic)
-    try:
-        if not session.dist.main:
-            from dlcli.report.console import TrainReporter
-
-            reporter = TrainReporter(quiet=True)
-        record = train(run, session, state, reporter, hook)
-    finally:
-        session.dist.close()
-    spec = session.resolved.recipe.export
-    if session.dist.main and spec is not None and spec.onnx is not None:
-        from dlcli.export.run_export import export_run
-
-        record = {**record, "export": export_run(run)}
-    return record

@@ -7,7 +7,7 @@ Keys:
   dlcli.version        the dlcli version that exported it
   dlcli.recipe         the recipe name
   dlcli.recipe_sha256  sha256 of the run's resolved recipe.yaml
-  dlcli.task           classification | regression
+  dlcli.task           the run's task (classification, regression, autoencoder, ...)
   dlcli.classes        JSON list of class names (classification)
   dlcli.scores         what the output holds: logits (softmax gives probabilities), logit (one
                        binary logit: sigmoid), sigmoid_logits (one per class), log_probs, margins
@@ -56,9 +56,9 @@ class ModelCard:
                    json.loads(get["input"]), json.loads(get["output"]), classes)
 
 
-def scores_kind(task: str, loss_name: str, outputs: Any) -> str:
-    """What the network's output means, from the task, the loss it was trained with and its width."""
-    if task == "regression":
+def scores_kind(labels: Optional[str], loss_name: str, outputs: Any) -> str:
+    """What the network's output means, from the data's labels, the loss it was trained with and its width."""
+    if labels == "values":
         return "values"
     if loss_name == "bce":
         return "logit" if outputs == 1 else "sigmoid_logits"

@@ -6,25 +6,23 @@ go in and nothing outside the file can disagree with training.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from dlcli.errors import RunFailed, UsageError
 from dlcli.export.graph_passes import portable
-from dlcli.export.opsets import MAX_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET, producible, refusal
 from dlcli.export.scratch import private_tmpdir
+from dlcli.opsets import MAX_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET, producible, refusal
 
 SHOWN = {"dynamo": "dynamo", "torchscript": "TorchScript"}
 
 
 def opset_range() -> tuple[int, int]:
-    """The opsets dlcli exports (dlcli.export.opsets says why these)."""
+    """The opsets dlcli exports (dlcli.opsets says why these)."""
     return MIN_OPSET, MAX_OPSET
 
 
@@ -50,7 +48,7 @@ def quiet_exporter():
             lg.setLevel(level)
 
 
-def dynamic_shapes(seq_axes: list[int], dynamic_batch: bool) -> Optional[tuple]:
+def dynamic_shapes(seq_axes: list[int], dynamic_batch: bool, inputs: int = 1) -> Optional[tuple]:
     """Batch axis dynamic when asked; sequence axes (per-sample indices) dynamic where the
     network allows it (Dim.AUTO keeps an axis fixed when the network needs a fixed length)."""
     import torch
@@ -58,14 +56,15 @@ def dynamic_shapes(seq_axes: list[int], dynamic_batch: bool) -> Optional[tuple]:
     dims: dict[int, Any] = {1 + axis: torch.export.Dim.AUTO for axis in seq_axes}
     if dynamic_batch:
         dims[0] = torch.export.Dim.DYNAMIC
-    return (dims,) if dims else None
+    more = [{0: torch.export.Dim.DYNAMIC} if dynamic_batch else None for _ in range(inputs - 1)]
+    return (dims, *more) if dims or any(more) else None
 
 
 def export_dynamo(model: Any, example: Any, opset: int, shapes: Optional[tuple]) -> Any:
     import torch
 
     with quiet_exporter():
-        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+        program = torch.onnx.export(model, example, dynamo=True, opset_version=opset,
                                     dynamic_shapes=shapes, verbose=False, optimize=True)
     return program.model_proto
 
@@ -83,10 +82,13 @@ def export_torchscript(model: Any, example: Any, opset: int, seq_axes: list[int]
     axes = {1 + a: f"length{a}" for a in seq_axes}
     if dynamic_batch:
         axes[0] = "batch"
+    names = ["x"] + [f"x{i}" for i in range(1, len(example))]
     dynamic = {"x": axes, "y": {0: "batch"}} if dynamic_batch else ({"x": axes} if axes else None)
+    if dynamic_batch:
+        dynamic.update({n: {0: "batch"} for n in names[1:]})
     buf = io.BytesIO()
     with quiet_exporter():
-        torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset, input_names=["x"],
+        torch.onnx.export(model, example, buf, dynamo=False, opset_version=opset, input_names=names,
                           output_names=["y"], dynamic_axes=dynamic)
     return onnx.load_from_string(buf.getvalue())
 
@@ -113,7 +115,7 @@ def unusable(proto: Any, x: Any, opset: int) -> Optional[str]:
         return f"wrote a graph that fails onnx.checker ({first_line(e)})"
     try:
         session = ort_session(proto.SerializeToString())
-        session.run(None, {session.get_inputs()[0].name: x[:2]})
+        session.run(None, {i.name: v[:2] for i, v in zip(session.get_inputs(), as_inputs(x))})
     except Exception as e:  # ONNX Runtime raises its own types
         return f"wrote a graph that ONNX Runtime cannot run ({first_line(e)})"
     return None
@@ -123,7 +125,8 @@ def attempts(model: Any, example: Any, opset: int, seq_axes: list[int], dynamic_
              first: str = "dynamo") -> list[tuple[str, Any]]:
     """(exporter, how to call it) in the order they are tried, from `first` on: the dynamo exporter
     writes better graphs; the TorchScript one reaches opsets below 18 where its converter cannot."""
-    out = [("dynamo", lambda: export_dynamo(model, example, opset, dynamic_shapes(seq_axes, dynamic_batch)))]
+    shapes = dynamic_shapes(seq_axes, dynamic_batch, len(example))
+    out = [("dynamo", lambda: export_dynamo(model, example, opset, shapes))]
     if opset <= TORCHSCRIPT_MAX_OPSET:
         out.append(("torchscript", lambda: export_torchscript(model, example, opset, seq_axes, dynamic_batch)))
     return out[[name for name, _ in out].index(first):]
@@ -173,12 +176,13 @@ def declared_dynamic(proto: Any, axis: int) -> bool:
 
 def export_model(model: Any, x: Any, opset: int, seq_axes: list[int],
                  dynamic_batch: bool) -> tuple[Any, str, list[str]]:
-    """(ModelProto at exactly `opset`, exporter, notes): sequence axes stay dynamic only where the
-    graph honours it; the exporters' scratch files go to a private temp folder, removed after."""
+    """(ModelProto at exactly `opset`, exporter, notes) of a module on example inputs `x` (an array,
+    or a tuple of arrays for several inputs): sequence axes stay dynamic only where the graph honours it; the exporters' scratch files go to a private temp folder, removed after."""
     import torch
 
     with private_tmpdir():
-        example = torch.as_tensor(x[:2] if len(x) >= 2 else np.concatenate([x, x]))  # batch 1 would specialise
+        # batch 1 would specialise the batch axis
+        example = tuple(torch.as_tensor(v[:2] if len(v) >= 2 else np.concatenate([v, v])) for v in as_inputs(x))
         proto, exporter, notes = to_onnx(model, example, x, opset, seq_axes, dynamic_batch)
         baked = [a for a in seq_axes if declared_dynamic(proto, a) and not length_varies(model, proto, x, a)]
         if baked:  # declared dynamic yet the example's length is baked in: say so in the graph
@@ -190,6 +194,12 @@ def export_model(model: Any, x: Any, opset: int, seq_axes: list[int],
             why = "the network needs that length" if exporter == "dynamo" else "the TorchScript exporter fixed it"
             notes.append(f"sequence axis fixed at length {x.shape[1 + fixed[0]]}: {why}")
     return portable(proto), exporter, notes
+
+
+def as_inputs(x: Any) -> tuple:
+    """A module's example inputs as a tuple of arrays: one array for most, several for a module
+    with more than one input (a conditional generator's noise and label)."""
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
 def produced_opset(proto: Any) -> int:
@@ -209,7 +219,3 @@ def finish_proto(proto: Any, card: Any) -> bytes:
     except onnx.checker.ValidationError as e:
         raise RunFailed(f"the exported model fails onnx.checker: {e}") from None
     return proto.SerializeToString()
-
-
-def recipe_sha256(run: Path) -> str:
-    return hashlib.sha256((Path(run) / "recipe.yaml").read_bytes()).hexdigest()

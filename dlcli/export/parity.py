@@ -24,14 +24,24 @@ def ort_session(model_bytes: bytes, threads: int = 0) -> Any:
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def run_both(model: Any, session: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_both(model: Any, session: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both runtimes on the same inputs: an array, or a tuple of arrays for a module with several."""
     import torch
 
-    name = session.get_inputs()[0].name
-    onnx_out = session.run(None, {name: x})[0]
+    xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    onnx_out = session.run(None, {i.name: v for i, v in zip(session.get_inputs(), xs)})[0]
     with torch.no_grad():
-        torch_out = model(torch.as_tensor(x)).float().numpy()
+        torch_out = model(*(torch.as_tensor(v) for v in xs)).float().numpy()
     return onnx_out, torch_out
+
+
+def rows(x: Any, part: slice) -> Any:
+    """The same rows of every input."""
+    return tuple(v[part] for v in x) if isinstance(x, (tuple, list)) else x[part]
+
+
+def count(x: Any) -> int:
+    return len(x[0]) if isinstance(x, (tuple, list)) else len(x)
 
 
 def compare(onnx_out: np.ndarray, torch_out: np.ndarray, atol: float, rtol: float) -> dict:
@@ -54,15 +64,15 @@ def parity_report(session: Any, model: Any, x: np.ndarray, atol: float, rtol: fl
     """The gate's report over batch-1 runs and one large batch, from an open session."""
     model.eval()
     output = session.get_outputs()[0].name
-    runs = [x[i:i + 1] for i in range(min(BATCH_ONE_SAMPLES, len(x)))] + [x[:LARGE_BATCH]]
+    runs = [rows(x, slice(i, i + 1)) for i in range(min(BATCH_ONE_SAMPLES, count(x)))] + [rows(x, slice(0, LARGE_BATCH))]
     results = []
     for batch in runs:
         r = compare(*run_both(model, session, batch), atol, rtol)
-        r["batch"] = len(batch)
+        r["batch"] = count(batch)
         results.append(r)
     worst = max(results, key=lambda r: (r["failed"] > 0, r["worst"]["abs"]))
     return {"passed": all(r["failed"] == 0 for r in results), "output": output, "atol": atol, "rtol": rtol,
-            "samples": len(runs[-1]), "batches": sorted({r["batch"] for r in results}),
+            "samples": count(runs[-1]), "batches": sorted({r["batch"] for r in results}),
             "max_abs": max(r["max_abs"] for r in results), "max_rel": max(r["max_rel"] for r in results),
             "worst": {**worst["worst"], "batch": worst["batch"]}}
 

@@ -166,7 +166,7 @@ def classify(card: ModelCard, scores: np.ndarray, s: Samples) -> list[dict]:
 
 
 def interpret(card: Optional[ModelCard], scores: np.ndarray, s: Samples) -> list[dict]:
-    if card is not None and card.task == "classification":
+    if card is not None and card.classes is not None:
         return classify(card, scores, s)
     return [{s.key: k, "values": [float(v) for v in row]} for k, row in zip(s.keys, scores)]
 

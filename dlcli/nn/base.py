@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from dlcli import grammar
+from dlcli.components import Strict
 from dlcli.errors import Path, Problem
 from dlcli.recipe.problems import from_validation_error
 from dlcli.registry import Registry, UnknownName
@@ -30,10 +32,8 @@ MAX_DEPTH = 16  # blocks nested inside blocks (a U-Net nests 5 to 10)
 MAX_LAYERS = 20_000  # layers planned in all, repetitions and blocks' bodies included (a resnet-110 plans 383)
 
 
-class Args(BaseModel):
-    """Base of every layer's argument model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=False, allow_inf_nan=False, defer_build=True)
+class Args(Strict):
+    """Base of every layer's and architecture's argument model (`{conv2d: {out: 8}}`)."""
 
 
 class NoArgs(Args):
@@ -135,20 +135,8 @@ class Context:
 
 def parse_item(item: Any) -> tuple[str, dict]:
     """A layer item -> (name, args): `relu`, `{linear: 10}`, `{conv2d: {out: 8}}`."""
-    if isinstance(item, str):
-        layers.get(item)
-        return item, {}
-    if isinstance(item, dict) and len(item) == 1:
-        (name, value), = item.items()
-        layer = layers.get(name)
-        if value is None:
-            return name, {}
-        if isinstance(value, dict):
-            return name, value
-        if layer.main is None:
-            raise ValueError(f"layer '{name}' takes a mapping of arguments, not {value!r}")
-        return name, {layer.main: value}
-    raise ValueError(f"a layer is a name or a one-key mapping {{name: args}}, got {item!r}")
+    name, raw, _ = grammar.parse_item(item, layers, "layer")
+    return name, raw
 
 
 def plan_item(item: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Shape, Node | None]:

@@ -89,10 +89,10 @@ def expand_architecture(name: str, args: Any, ctx: Context, path: Path) -> Any:
     return None
 
 
-def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int]) -> ModelPlan:
-    """Plan the whole network; problems (all of them) are in plan.ctx.problems."""
+def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",)) -> ModelPlan:
+    """Plan the whole network written at key path `at`; problems (all of them) are in plan.ctx.problems."""
     ctx = Context(outputs=outputs)
-    items, path = expand(spec, ctx)
+    items, path = expand(spec, ctx, at)
     if items is None:
         return ModelPlan([], in_shape, None, ctx)
     out, nodes = plan_layers(items, in_shape, ctx, path)

@@ -6,86 +6,45 @@ imports torch.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from dlcli.components import AmbiguousName, split_component, split_source
+from dlcli.components import split_source
 from dlcli.errors import Path, Problem, RecipeError
 from dlcli.recipe.compose import compose
+from dlcli.recipe.entries import check_component
 from dlcli.recipe.interpolate import lookup
+from dlcli.recipe.parts import (Parts, check_callbacks, check_roles, check_task, check_written_components,
+                                network_specs, task_name)
 from dlcli.recipe.problems import from_validation_error
 from dlcli.recipe.schema import Recipe
-from dlcli.registry import Registry, UnknownName
+from dlcli.registry import UnknownName
 
 
 @dataclass
 class Resolved:
-    """A checked recipe: the model, the plain document, where it lives, its data and network."""
+    """A checked recipe: the model, the plain document, where it lives, its data, and its parts
+    (task, network plans, loss, optimizers, schedules, callbacks) parsed once."""
 
     recipe: Recipe
     doc: dict
     path: FsPath
     info: Any  # DataInfo
-    plan: Any  # ModelPlan
-    task: str
+    parts: Parts
+    task: str  # the task's registered name
     warnings: list[str] = field(default_factory=list)  # located, e.g. YAML that other tools reject
 
     @property
     def base(self) -> FsPath:
         return self.path.parent
 
-
-def check_component(registry: Registry, value: Any, path: Path, problems: list[Problem],
-                    split: Any = split_component, key: str = "name") -> tuple[Any, Any]:
-    """(entry, parsed args) of `name` or `{name: ..., args}`; (None, None) after a problem.
-    `key` is the mapping key that names the entry (data.source writes `type`)."""
-    try:
-        name, args = split(value)
-        entry = registry.get(name)()
-    except UnknownName as e:
-        named = [k for k in ("name", "type") if isinstance(value, dict) and k in value][:1]
-        problems.append(Problem(path + tuple(named), e.message, e.suggestion))
-        return None, None
-    except AmbiguousName as e:
-        problems.append(Problem(path, str(e)))
-        return None, None
-    except ValueError:
-        problems.append(unnamed(registry, value, path, key))
-        return None, None
-    try:
-        return entry, entry.Args(**args)
-    except ValidationError as e:
-        problems.extend(from_validation_error(e, path, entry.Args))
-        return entry, None
-
-
-def _a(word: str) -> str:
-    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
-
-
-def _arguments(registry: Registry) -> set[str]:
-    """Every argument name of every entry (entries without an argument model have none)."""
-    models = [getattr(registry.get(name), "Args", None) for name in registry.names()]
-    return {key for m in models if m is not None for key in getattr(m, "model_fields", {})}
-
-
-def unnamed(registry: Registry, value: Any, path: Path, key: str = "name") -> Problem:
-    """Why `value` names no entry of `registry`: a mistyped `name` key, none at all, or the wrong type."""
-    kind = registry.kind
-    if not isinstance(value, dict):
-        return Problem(path, f"expected {_a(kind)} name or a mapping with a `{key}` key, got {value!r}")
-    if key in value:  # there, but not a string
-        return Problem(path + (key,), f"expected {_a(kind)} name, got {value[key]!r}")
-    # only keys that are no entry's argument, and 0.7, not closest()'s 0.5: `paht` is no mistyped `type`
-    typo = difflib.get_close_matches(key, [k for k in value if isinstance(k, str) and k not in _arguments(registry)],
-                                     1, 0.7)
-    if typo:
-        return Problem(path + (typo[0],), f"unknown key '{typo[0]}'", key)
-    return Problem(path, f"a mapping here needs a `{key}` key naming {_a(kind)}: one of {', '.join(registry.names())}")
+    @property
+    def plan(self) -> Any:
+        """The plan of the task's first network (the only one of a supervised task)."""
+        return next(iter(self.parts.plans.values()))
 
 
 def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any, Any, Any]:
@@ -101,10 +60,21 @@ def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any,
     if args is None:
         return None, None, None
     try:
-        return source, args, source.info(args, base, task=doc.get("task"))
+        return source, args, source.info(args, base, labels=labels_hint(doc))
     except SourceError as e:
         problems.append(Problem(path + ((e.key,) if e.key and isinstance(value, dict) else ()), str(e)))
     return None, None, None
+
+
+def labels_hint(doc: dict) -> Optional[str]:
+    """How a file's target column is read: as the written task needs it (class labels or values)."""
+    from dlcli.tasks import tasks
+
+    try:
+        name = task_name(doc, doc["task"])
+        return tasks.get(name).needs.hint
+    except (KeyError, UnknownName, TypeError):
+        return None
 
 
 def _schema(doc: dict, problems: list[Problem]) -> Optional[Recipe]:
@@ -124,36 +94,44 @@ def _train_section(doc: dict) -> dict:
     return train if isinstance(train, dict) else {}
 
 
-def check_optimisation(doc: dict, problems: list[Problem]) -> None:
-    """Optimizer and schedule names with their arguments: they need no task, so bad data hides none."""
-    from dlcli.engine.optimizers import optimizers
-    from dlcli.engine.schedules import schedules
+def check_training(doc: dict, task: Any, info: Any, problems: list[Problem]) -> Parts:
+    """Loss, optimizers and schedules of every role, callbacks: the parts besides the networks."""
+    parts = Parts(task=task)
+    parts.optimizers = check_roles(doc, "optimizer", task, task.default_optimizer, problems)
+    parts.schedules = check_roles(doc, "schedule", task, lambda role: "constant", problems)
+    parts.callbacks = check_callbacks(doc, problems)
+    if task.default_loss is not None:
+        parts.loss = check_loss(doc, task, info, problems)
+    elif _train_section(doc).get("loss") is not None:
+        problems.append(Problem(("train", "loss"), "this task computes its own losses: leave train.loss out"))
+    return parts
 
-    train = _train_section(doc)
-    check_component(optimizers, train.get("optimizer"), ("train", "optimizer"), problems)
-    check_component(schedules, train.get("schedule"), ("train", "schedule"), problems)
 
-
-def check_training(doc: dict, task: str, problems: list[Problem]) -> Any:
-    """The loss for the task, with its arguments; returns the Loss entry."""
-    from dlcli.tasks import tasks
+def check_loss(doc: dict, task: Any, info: Any, problems: list[Problem]) -> Optional[tuple]:
+    """(entry, args) of the loss, which must take the data's labels."""
     from dlcli.tasks.losses import losses
 
-    train = _train_section(doc)
-    t = tasks.get(task)
-    loss, _ = check_component(losses, train.get("loss") or t.default_loss, ("train", "loss"), problems)
-    if loss is not None and loss.task != task:
-        problems.append(Problem(("train", "loss"), f"a {loss.task} loss cannot train a {task} task"))
-    return loss
+    loss, args = check_component(losses, _train_section(doc).get("loss") or task.default_loss, ("train", "loss"), problems)
+    labels = getattr(info, "labels", None) or task.needs.hint
+    if loss is not None and labels is not None and loss.labels != labels:
+        problems.append(Problem(("train", "loss"), f"this loss takes {WORDS[loss.labels]}, the data has {WORDS[labels]}"))
+    return (loss, args) if args is not None else None
 
 
-def check_metrics(doc: dict, task: str, problems: list[Problem], info: Any = None) -> None:
-    from dlcli.tasks import tasks
+WORDS = {"classes": "class labels", "values": "real-valued targets"}
+
+
+def check_metrics(doc: dict, task: Any, problems: list[Problem], info: Any = None) -> None:
     from dlcli.tasks.metrics import metrics
 
     train = _train_section(doc)
-    written = train.get("metrics") or tasks.get(task).default_metrics
+    if train.get("metrics") is not None and task.default_loss is None:
+        problems.append(Problem(("train", "metrics"), f"this task reports its own metrics ({', '.join(task.logged('val'))}): "
+                                "leave train.metrics out"))
+        train = {}
+    written = train.get("metrics") or task.default_metrics
     written = written if isinstance(written, list) else []
+    labels = getattr(info, "labels", None) or task.needs.hint
     names = [n for n in written if isinstance(n, str)]  # the schema reports the others
     for i, name in enumerate(written):
         if not isinstance(name, str):
@@ -161,17 +139,19 @@ def check_metrics(doc: dict, task: str, problems: list[Problem], info: Any = Non
         if name not in metrics:
             e = UnknownName("metric", name, metrics.names())
             problems.append(Problem(("train", "metrics", i), e.message, e.suggestion))
-        elif metrics.get(name).task != task:
-            problems.append(Problem(("train", "metrics", i), f"'{name}' is a {metrics.get(name).task} metric, the task is {task}"))
+        elif labels is not None and metrics.get(name).labels != labels:
+            problems.append(Problem(("train", "metrics", i), f"'{name}' scores {WORDS[metrics.get(name).labels]}, "
+                                    f"the data has {WORDS[labels]}"))
     empty = empty_splits(doc, info)
-    valid = ["train.loss"]
+    scalars = [n for n in names if n in metrics and metrics.get(n).scalar]
+    valid = [f"train.{n}" for n in task.logged("train")]
     if _split_fraction(doc, "val") > 0:
-        valid += ["val.loss"] + [f"val.{n}" for n in names if n in metrics and metrics.get(n).scalar]
+        valid += [f"val.{n}" for n in task.logged("val", scalars)]
     for path in (("train", "early_stopping", "monitor"), ("train", "schedule", "monitor")):
         check_monitor(doc, path, valid, problems, empty)
     for path in objective_paths(doc):
         check_monitor(doc, path, valid + ["params"], problems, empty)
-    check_locked_metrics(doc, [n for n in names if n in metrics and metrics.get(n).scalar], problems, empty)
+    check_locked_metrics(doc, [n for n in task.logged("val", scalars) if n != "loss"], problems, empty)
 
 
 def check_locked_metrics(doc: dict, names: list[str], problems: list[Problem], empty: Optional[dict] = None) -> None:
@@ -267,30 +247,43 @@ def check_data_extras(doc: dict, info: Any, problems: list[Problem]) -> None:
             problems.append(Problem(("data", "augment") + tuple(suffix), message, suggestion))
 
 
-def component_field(doc: dict, path: Path) -> bool:
-    """Whether `path` names an argument of a component (train.optimizer.lr with optimizer adam)."""
-    from dlcli.engine.optimizers import optimizers
-    from dlcli.engine.schedules import schedules
-    from dlcli.tasks.losses import losses
+def component_field(doc: dict, path: Path, task: Any = None) -> bool:
+    """Whether `path` names an argument of a component: train.optimizer.lr (the written optimizer,
+    or the task's default one), train.optimizer.<role>.lr for one role's."""
+    from dlcli.vocab import written_with_args
 
-    registries = {("train", "optimizer"): optimizers, ("train", "schedule"): schedules, ("train", "loss"): losses}
-    if len(path) != 3 or path[:2] not in registries:
+    roles = list(task.optimizers()) if task is not None else []
+    role = path[2] if len(path) == 4 and path[2] in roles else None
+    key = path[:2] if role else path[:-1]
+    vocabulary = written_with_args(key) if len(path) == (4 if role else 3) else None
+    if vocabulary is None:
         return False
+    name = written_name(doc, key + ((role,) if role else ()))
+    if name is None and key == ("train", "optimizer") and task is not None:
+        default = task.default_optimizer(role or roles[0])
+        name = default if isinstance(default, str) else default.get("name")
     try:
-        name = lookup(doc, path[:2] + ("name",))
-        return path[2] in registries[path[:2]].get(name).Args.model_fields
-    except (KeyError, TypeError, UnknownName):
+        return path[-1] in vocabulary.registry().get(name).Args.model_fields
+    except (TypeError, UnknownName, AttributeError):
         return False
 
 
-def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem]) -> None:
+def written_name(doc: dict, key: Path) -> Optional[str]:
+    try:
+        spec = lookup(doc, key)
+    except (KeyError, TypeError):
+        return None
+    return spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+
+
+def check_search(doc: dict, recipe: Optional[Recipe], problems: list[Problem], task: Any = None) -> None:
     search = doc.get("search")
     if not isinstance(search, dict) or not isinstance(search.get("space"), dict):
         return
     full = recipe.model_dump() if recipe else doc
     for key, dist in search["space"].items():
         path = tuple(int(p) if p.isdigit() else p for p in str(key).split("."))
-        if not (_exists(doc, path) or _exists(full, path) or component_field(doc, path)):
+        if not (_exists(doc, path) or _exists(full, path) or component_field(doc, path, task)):
             problems.append(Problem(("search", "space", key), f"'{key}' is not a path in the recipe"))
         grid_ok = isinstance(dist, dict) and ("choices" in dist or "step" in dist)
         if search.get("sampler") == "grid" and not grid_ok:
@@ -329,20 +322,44 @@ def locate(problems: list[Problem], marks: dict, source: str) -> None:
         p.where = next((marks[p.path[:n]] for n in range(len(p.path), 0, -1) if p.path[:n] in marks), f"{source}:1:1")
 
 
-def check_network(doc: dict, info: Any, loss: Any, problems: list[Problem]) -> Any:
+def check_networks(doc: dict, task: Any, info: Any, loss: Any, problems: list[Problem]) -> dict:
+    """network name -> plan, each planned on the input shape the task gives it; without data info
+    the layer names and arguments are still checked."""
     from dlcli.nn.model import plan_model
 
-    if "model" not in doc:
-        return None
-    if info is None:  # the data could not be read: layer names and arguments are still checked
-        problems.extend(plan_model(doc["model"], None, None).ctx.problems)
-        return None
-    outputs = loss.outputs(info.outputs) if loss is not None and info.outputs else info.outputs
-    plan = plan_model(doc["model"], tuple(info.input_shape), outputs)
-    problems.extend(plan.ctx.problems)
-    if loss is not None and plan.out_shape is not None:  # None: a layer's shape problem is reported already
-        check_head(plan, info, loss, problems)
-    return plan
+    specs = network_specs(doc, task, problems)
+    declared = task.networks(info) if info is not None else {}
+    plans = {}
+    for name, (spec, at) in specs.items():
+        if info is None:
+            problems.extend(plan_model(spec, None, None, at).ctx.problems)
+            continue
+        net = declared[name]
+        auto = loss.outputs(net.auto) if loss is not None and net.auto and net.out_shape is None else net.auto
+        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at)
+        problems.extend(plan.ctx.problems)
+        if plan.out_shape is None:  # a layer's shape problem is reported already
+            continue
+        if net.out_shape is not None:
+            check_out_shape(plan, name, net, problems)
+        elif loss is not None:
+            check_head(plan, info, loss, problems)
+    return plans
+
+
+def check_out_shape(plan: Any, name: str, net: Any, problems: list[Problem]) -> None:
+    """A network whose output the task fixes (a decoder gives back the input's shape)."""
+    from dlcli.nn.base import fmt
+
+    import math
+
+    out, want = plan.out_shape, tuple(net.out_shape)
+    flat = isinstance(out, tuple) and len(out) == 1 and out[0] == math.prod(want)
+    if not plan.nodes or (isinstance(out, tuple) and (out == want or flat)):
+        return
+    problems.append(Problem(plan.nodes[-1].path, f"the {name} must give {fmt(tuple(net.out_shape))} per sample "
+                            f"({net.about}), but its last layer gives {fmt(plan.out_shape)}: end it with "
+                            f"`linear: auto` (and a `reshape` to the shape when it is not flat)"))
 
 
 def check_head(plan: Any, info: Any, loss: Any, problems: list[Problem]) -> None:
@@ -353,12 +370,13 @@ def check_head(plan: Any, info: Any, loss: Any, problems: list[Problem]) -> None
     n = info.outputs
     if not n or not plan.nodes:
         return
-    wanted = {loss.outputs(n), n} if info.task == "classification" else {loss.outputs(n)}
+    classes = info.labels == "classes"
+    wanted = {loss.outputs(n), n} if classes else {loss.outputs(n)}
     out = plan.out_shape
     if isinstance(out, tuple) and len(out) == 1 and out[0] in wanted:
         return
     last = plan.nodes[-1]
-    if info.task == "classification":
+    if classes:
         alone = f", or {loss.outputs(n)} for this loss" if len(wanted) > 1 else ""
         need = f"one score per class ({n} classes){alone}"
     else:
@@ -426,18 +444,21 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     doc.setdefault("name", path.stem)
     recipe = _schema(doc, problems)
     source, args, info = check_source(doc, path.parent, problems)
-    task = doc.get("task") if doc.get("task") in ("classification", "regression") else (info.task if info else None)
-    check_optimisation(doc, problems)
-    loss = check_training(doc, task, problems) if task else None
-    if task:
+    task = check_task(doc, info, problems)
+    parts = check_training(doc, task, info, problems) if task is not None else Parts()
+    if task is None:
+        check_written_components(doc, problems)
+    if task is not None:
         check_metrics(doc, task, problems, info)
+        parts.plans = check_networks(doc, task, info, parts.loss and parts.loss[0], problems)
     check_data_extras(doc, info, problems)
-    problems.extend(split_problems(recipe, info, task))
-    plan = check_network(doc, info, loss, problems)
-    check_consistency(doc, loss, plan, problems)
-    check_search(doc, recipe, problems)
+    problems.extend(split_problems(recipe, info, getattr(info, "labels", None)))
+    loss = parts.loss[0] if parts.loss else None
+    for plan in parts.plans.values():
+        check_consistency(doc, loss, plan, problems)
+    check_search(doc, recipe, problems, task)
     if problems:
         locate(problems, marks, str(path))
         raise RecipeError(sorted(problems, key=_position), str(path))
     resolve_paths(doc, args, path.parent)
-    return Resolved(recipe, doc, path, info, plan, task, warnings)
+    return Resolved(recipe, doc, path, info, parts, task.name, warnings)

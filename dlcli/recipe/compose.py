@@ -186,12 +186,13 @@ def apply_overrides(data: dict, marks: Marks, overrides: list[str], budget: Opti
     return problems
 
 
-COMPONENTS = {"optimizer": "adam", "schedule": "constant", "loss": None}
+COMPONENTS = {"optimizer": None, "schedule": "constant", "loss": None}  # the optimizer's default is the task's
 
 
 def expand_components(data: dict) -> None:
     """`optimizer: adam` -> `{name: adam}` (and the default when absent), so that
-    `--set train.optimizer.lr=0.1` and search paths reach a component's arguments."""
+    `--set train.optimizer.lr=0.1` and search paths reach a component's arguments; an optimizer
+    left out takes the task's default role by role (recipe/parts.py), arguments set here merged in."""
     train = data.setdefault("train", {}) if isinstance(data.get("train", {}), dict) else None
     if train is None:
         return

@@ -1,4 +1,5 @@
-"""The JSON Schema of a recipe for editors: the pydantic schema plus every registry's names.
+"""The JSON Schema of a recipe for editors: the pydantic schema plus every registry's names
+(the registries come from the vocabulary index, dlcli/vocab.py).
 
 Registered components (optimizers, schedules, losses, augmentations, layers) are described
 from their own argument models, so an editor sees each name's arguments with their types,
@@ -9,6 +10,8 @@ nesterov needing momentum) is still left to `validate`.
 from __future__ import annotations
 
 from typing import Any
+
+from dlcli import vocab
 
 INTERPOLATION = {"type": "string", "pattern": r"^\$\{[^}]+\}$", "description": "${vars.NAME} or ${other.path}"}
 META = ("title", "description", "default")  # shown by editors on the argument, not inside its anyOf
@@ -53,8 +56,7 @@ def args_schema(model: Any) -> dict:
 
 def _layer_item_schema() -> dict:
     """A layer item: a bare name, or {name: main-argument or argument mapping}."""
-    from dlcli.nn import layers
-
+    layers = vocab.registry("layers")
     alternatives: list[dict[str, Any]] = [{"enum": layers.names()}]
     for name in layers.names():
         layer = layers.get(name)
@@ -69,8 +71,7 @@ def _layer_item_schema() -> dict:
 def _augment_item_schema() -> dict:
     """An augmentation item: `hflip`, `{random_shift: 2}` (its main argument), `{cutout: {size: 4}}`
     or `{hflip: null}` (every argument at its default)."""
-    from dlcli.data import augmentations
-
+    augmentations = vocab.registry("augmentations")
     docs = augmentations.docs()
     alternatives: list[dict[str, Any]] = [{"enum": augmentations.names()}]
     for name in augmentations.names():
@@ -100,36 +101,31 @@ def component_schema(registry: Any, nullable: bool = False) -> dict:
 
 
 def recipe_schema() -> dict:
-    import dlcli.data as data
-    import dlcli.nn as nn
-    from dlcli.engine.optimizers import optimizers
-    from dlcli.engine.schedules import schedules
     from dlcli.recipe.schema import Recipe
-    from dlcli.search.pruners import pruners
-    from dlcli.search.samplers import samplers
-    from dlcli.tasks.losses import losses
 
     schema = Recipe.model_json_schema()
     schema["title"] = "dlcli recipe"
     # a recipe that `extends` a base may take data and model from it
     schema["required"] = [k for k in schema.get("required", []) if k not in ("data", "model")]
     schema["if"] = {"not": {"required": ["extends"]}}
-    schema["then"] = {"required": ["data", "model"]}
+    schema["then"] = {"required": ["data"], "anyOf": [{"required": ["model"]}, {"required": ["models"]}]}
     schema["required"] = [k for k in schema.get("required", []) if k != "name"]  # name defaults to the file stem
     props, defs = schema["properties"], schema["$defs"]
     props["model"] = {"description": "a list of layers, {layers: [...], init: ...}, {architecture: {args}} or an "
                       "architecture's name (its defaults)",
                       "anyOf": [{"type": "array", "items": _layer_item_schema()}, {"type": "object"},
-                                {"enum": nn.architectures.names()}]}
-    defs["Data"]["properties"]["source"] = {"anyOf": [{"enum": data.sources.names()}, {
-        "type": "object", "properties": {"type": {"enum": data.sources.names()}}, "required": ["type"]}]}
-    defs["Data"]["properties"]["normalize"]["enum"] = data.normalizers.names()
+                                {"enum": vocab.registry("architectures").names()}]}
+    sources = vocab.registry("datasets").names()
+    defs["Data"]["properties"]["source"] = {"anyOf": [{"enum": sources}, {
+        "type": "object", "properties": {"type": {"enum": sources}}, "required": ["type"]}]}
+    defs["Data"]["properties"]["normalize"]["enum"] = vocab.registry("normalizations").names()
     augment = defs["Data"]["properties"]["augment"]
     defs["Data"]["properties"]["augment"] = {**augment, "items": _augment_item_schema()}
     train = defs["Train"]["properties"]
-    for key, registry in (("optimizer", optimizers), ("schedule", schedules), ("loss", losses)):
-        meta = {k: train[key][k] for k in ("description", "default") if k in train[key]}
-        train[key] = {**component_schema(registry, nullable=key == "loss"), **meta}
-    defs["Search"]["properties"]["sampler"]["enum"] = samplers.names()
-    defs["Search"]["properties"]["pruner"] = {"anyOf": [{"enum": pruners.names()}, {"type": "null"}]}
+    for v in vocab.VOCABULARIES:  # optimizer, schedule, loss: a name or {name: NAME, args...}
+        for key in (path[1] for path in v.args_at if path[0] == "train"):
+            meta = {k: train[key][k] for k in ("description", "default") if k in train[key]}
+            train[key] = {**component_schema(v.registry(), nullable=key == "loss"), **meta}
+    defs["Search"]["properties"]["sampler"]["enum"] = vocab.registry("samplers").names()
+    defs["Search"]["properties"]["pruner"] = {"anyOf": [{"enum": vocab.registry("pruners").names()}, {"type": "null"}]}
     return schema

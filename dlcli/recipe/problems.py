@@ -56,7 +56,7 @@ def _is_union(annotation: Any) -> bool:
 
 
 def _tag_of(annotation: Any) -> str:
-    """How pydantic names a union branch in an error location: str, list[str], Tolerance, ..."""
+    """How pydantic names a union branch in an error location: str, list[str], CheckTolerance, ..."""
     origin = typing.get_origin(annotation) or annotation
     return "any" if annotation is Any else getattr(origin, "__name__", str(origin)).lower()
 

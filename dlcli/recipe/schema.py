@@ -9,17 +9,17 @@ import math
 import re
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
+from pydantic import (ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
                       model_validator)
 
-from dlcli.export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, producible, refusal
+from dlcli.components import Strict
+from dlcli.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, producible, refusal
 from dlcli.registry import closest
 
 Component = Union[str, dict[str, Any]]  # `adamw` or `{name: adamw, lr: 1e-3}`
 # A component whose type and name recipe/check.py checks against its registry (one message there,
 # not a second one here); the JSON schema lists the names (recipe/jsonschema.py).
 Named = Any
-TaskName = Literal["classification", "regression"]
 # inf and nan are floats too, and pydantic's bounds let inf through: no penalty, clip or delta is infinite
 FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -27,10 +27,6 @@ SEED_MAX = 2**32 - 1  # numpy's legacy seeding and scikit-learn take 32-bit seed
 THREADS_MAX = 1024  # torch.set_num_threads takes more, then each op starts that many OS threads
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)  # no recipe number is meant to be inf or nan
 
 
 class Split(Strict):
@@ -97,7 +93,8 @@ class Data(Strict):
 class EarlyStopping(Strict):
     monitor: str = "val.loss"
     patience: PositiveInt = 10
-    mode: Optional[Literal["min", "max"]] = None  # inferred from the metric when omitted
+    mode: Optional[Literal["min", "max"]] = Field(
+        None, description="min: lower is better, max: higher is better; default: inferred from the metric")
     min_delta: FiniteNonNegative = 0.0
 
 
@@ -105,11 +102,15 @@ class Train(Strict):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 64
     eval_batch_size: Optional[PositiveInt] = None
-    optimizer: Named = "adam"
-    schedule: Named = "constant"
+    optimizer: Named = Field(None, description="one spec for every optimizer role of the task, or one per role "
+                             "({generator: {...}, discriminator: {...}}); default: the task's (adam)")
+    schedule: Named = Field("constant", description="one spec for every role, or one per role")
     loss: Named = None  # the task's default when omitted
     metrics: Optional[list[str]] = None  # the task's default when omitted
     early_stopping: Optional[EarlyStopping] = None
+    callbacks: list[Any] = Field(default_factory=list, description="recorders hung on the loop: `dlcli ls callbacks`")
+    plots: Optional[bool] = Field(None, description="write plots/ when training ends (curves.png and the task's "
+                                  "pictures); default: on, unless the environment sets DLCLI_PLOTS=0")
     eval: Literal["best", "last"] = Field(
         "best", description="which weights the final metrics and the export use: the best epoch's (by the monitored "
         "metric) or the last epoch's, as papers report")
@@ -243,7 +244,7 @@ class Search(Strict):
         return self.objective if isinstance(self.objective, list) else [self.objective]
 
 
-class Tolerance(Strict):
+class ParityTolerance(Strict):
     """The parity gate: |onnx - torch| <= atol + rtol * |torch| on held-out samples."""
 
     atol: NonNegativeFloat = 1e-5
@@ -254,7 +255,7 @@ class Onnx(Strict):
     opset: int = Field(DEFAULT_OPSET, ge=MIN_OPSET, le=MAX_OPSET,
                        description=f"ONNX opset of the exported model, {MIN_OPSET} to {MAX_OPSET}; the parity gate runs at it")
     dynamic_batch: bool = True
-    tolerance: Tolerance = Tolerance()
+    tolerance: ParityTolerance = ParityTolerance()
 
     @field_validator("opset", mode="before")
     @classmethod
@@ -269,7 +270,7 @@ class Export(Strict):
     onnx: Optional[Onnx] = None
 
 
-class Tolerance(Strict):
+class CheckTolerance(Strict):
     """|now - locked| <= atol + rtol * |locked|, the numpy.isclose rule."""
 
     atol: FiniteNonNegative = 0.0
@@ -282,10 +283,10 @@ def _atol(v: Any) -> Any:
 
 
 class Check(Strict):
-    metrics: Optional[Union[list[str], dict[str, Optional[Tolerance]]]] = Field(
+    metrics: Optional[Union[list[str], dict[str, Optional[CheckTolerance]]]] = Field(
         None, description="final metrics a tolerant check compares, e.g. [test.accuracy] or {test.loss: {rtol: 0.1}}; "
         "default: every test metric (val when there is no test split)")
-    tolerance: Optional[Tolerance] = Field(
+    tolerance: Optional[CheckTolerance] = Field(
         None, description="tolerance of every metric without its own; default: atol 0.02 for metrics in [0, 1] "
         "(accuracy, F1, ...), rtol 0.1 for the others (loss, mse, ...)")
     leakage: Literal["warn", "error", "off"] = Field(
@@ -313,12 +314,15 @@ class Recipe(Strict):
     extends: Optional[Union[str, list[str]]] = None
     seed: int = Field(0, ge=0, le=SEED_MAX, description=f"0 .. {SEED_MAX}")
     vars: dict[str, Any] = Field(default_factory=dict)
-    task: Optional[TaskName] = None
+    task: Named = Field(None, description="a task name or {name: ..., args}: `dlcli ls tasks`; default: inferred "
+                        "from the data's labels (classification for class labels, regression for real values)")
     data: Data
     # a list of layers, {layers: [...]}, {architecture: {args}} or an architecture's name: the
     # planner (nn/model.py) checks its form, so that a wrong one is one message, not one per form
-    model: Any = Field(description="a list of layers, {layers: [...], init: ...}, {architecture: {args}} or an "
-                       "architecture name")
+    model: Any = Field(None, description="a list of layers, {layers: [...], init: ...}, {architecture: {args}} or an "
+                       "architecture name: the network of a task with one")
+    models: Optional[dict[str, Any]] = Field(None, description="one entry per network the task declares, e.g. "
+                                             "{encoder: [...], decoder: [...]}")
     train: Train = Train()
     search: Optional[Search] = None
     export: Optional[Export] = None

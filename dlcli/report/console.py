@@ -76,14 +76,15 @@ class TrainReporter:
                                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=self.con, transient=True)
             self.progress.start()
 
-    def step(self, done: int, steps: int, loss: float, epoch: int, batch_size: int) -> None:
+    def step(self, done: int, steps: int, scalars: dict, epoch: int, batch_size: int) -> None:
+        """`scalars`: the latest step's named losses."""
         if self.progress is None:
             return
         if self.task is None:
             self.task, self.t0 = self.progress.add_task("", total=steps, epoch=epoch, info=""), time.perf_counter()
         rate = done * batch_size / max(time.perf_counter() - self.t0, 1e-9)
         self.progress.update(self.task, completed=done, epoch=f"{epoch}/{self.epochs}",
-                             info=f"loss {loss:.4f}  {rate:,.0f} samples/s")
+                             info="  ".join(f"{k} {v:.4f}" for k, v in scalars.items()) + f"  {rate:,.0f} samples/s")
 
     def epoch(self, record: dict, improved: bool) -> None:
         if self.quiet:

@@ -19,10 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import dlcli
 from dlcli.errors import RecipeError, UsageError
 from dlcli.fsio import write_json
-from dlcli.repro import rundir
+from dlcli.engine import rundir
 
 FORMAT = 1
-TRACED = ("train.loss", "val.loss")
+
+def traced(record: dict) -> list[str]:
+    """The losses a lock traces: every named train scalar the task logs (train.loss, train.d_loss,
+    ...; not the gradient norms a callback adds) and val.loss."""
+    return [k for k in record if (k.startswith("train.") and "grad_norm" not in k) or k == "val.loss"]
+
 RELOCK = "the recipe itself is not affected: `dlcli lock RECIPE` trains it and writes a new lock"
 RUN_STILL = "lock the recipe instead (`dlcli lock RECIPE` trains it again); the run's other files are untouched"
 JSON_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
@@ -101,11 +106,11 @@ def loss_trace(run: Path) -> dict:
     """Per-epoch train (and val) loss from metrics.jsonl, exactly as logged."""
     path = run / "metrics.jsonl"
     records = epoch_records(path) if path.exists() else []
-    traced = [key for key in TRACED if records and key in records[0]]
+    keys = traced(records[0]) if records else []
     for n, record in enumerate(records, 1):
-        if missing := [key for key in traced if key not in record]:
+        if missing := [key for key in keys if key not in record]:
             raise UsageError(f"{path}: record {n} has no {', '.join(missing)}; {RUN_STILL}")
-    return {key: [r[key] for r in records] for key in traced}
+    return {key: [r[key] for r in records] for key in keys}
 
 
 def flat_metrics(metrics: dict) -> dict:
@@ -157,7 +162,12 @@ def lock_from_run(run: Path | str) -> dict:
         "weights": get("weights", "sha256"), "epochs": get("epochs_completed"),
     }
     export = record.get("export")
-    if isinstance(export, dict) and export.get("graph_sha256"):
+    if isinstance(export, dict) and isinstance(export.get("modules"), dict):  # several .onnx files: one line
+        modules = export["modules"].items()
+        lock["onnx"] = {"graph_sha256": ";".join(f"{stem}={m.get('graph_sha256')}" for stem, m in modules),
+                        "opset": next(iter(export["modules"].values())).get("opset"),
+                        "exporter": ";".join(f"{stem}={m.get('exporter')}" for stem, m in modules)}
+    elif isinstance(export, dict) and export.get("graph_sha256"):
         lock["onnx"] = {key: get("export", key) for key in ("graph_sha256", "opset", "exporter")}
     return lock
 

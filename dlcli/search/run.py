@@ -1,8 +1,9 @@
-"""`dlcli tune`: create or resume a study, run trials in worker processes, then summarise.
+"""`dlcli tune`'s study running: create or resume a study, run trials in worker processes.
 
 Workers are separate processes sharing the study through its storage (a journal file by
 default, any Optuna RDB URL with --storage), so the same command on several machines with the
-same --storage and --study cooperates on one study.
+same --storage and --study cooperates on one study. What a trial trains is the plan's `train`
+(workflows/tune.py builds the plan).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dlcli.errors import UsageError
 from dlcli.search import storage as storages
 from dlcli.search import study as st
 from dlcli.search.journal import repair
-from dlcli.search.trial import TrialSetup, run_trial
+from dlcli.search.trial import TrainTrial, TrialSetup, run_trial
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Plan:
     trials: int
     workers: int
     timeout: Optional[float]
+    train: TrainTrial  # a module-level function: it crosses into the workers by name
 
 
 def worker_main(plan: Plan, index: int, n_trials: int, threads: int) -> None:
@@ -38,7 +40,7 @@ def worker_main(plan: Plan, index: int, n_trials: int, threads: int) -> None:
 
     torch.set_num_threads(threads)
     study = st.load(plan.name, plan.storage, plan.setup.search, plan.seed + index, plan.setup.epochs)
-    study.optimize(lambda t: run_trial(t, plan.setup), n_trials=n_trials, timeout=plan.timeout,
+    study.optimize(lambda t: run_trial(t, plan.setup, plan.train), n_trials=n_trials, timeout=plan.timeout,
                    catch=(Exception,), callbacks=[budget_guard(plan.trials)], gc_after_trial=True)
 
 
@@ -107,8 +109,8 @@ def execute(plan: Plan, on_progress: Callable[[Any], None], note: Callable[[str]
     procs, threads = start_workers(plan, counts[1:]), torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(plan.workers) if procs else threads)  # share the cores
     try:
-        study.optimize(lambda t: run_trial(t, plan.setup), n_trials=counts[0], timeout=plan.timeout, catch=(Exception,),
-                       callbacks=[budget_guard(plan.trials), lambda s, t: on_progress(s)])
+        study.optimize(lambda t: run_trial(t, plan.setup, plan.train), n_trials=counts[0], timeout=plan.timeout,
+                       catch=(Exception,), callbacks=[budget_guard(plan.trials), lambda s, t: on_progress(s)])
         wait(procs, study, on_progress)
     except KeyboardInterrupt:
         stop(procs)
@@ -135,22 +137,3 @@ def check_study_name(name: str, what: str) -> None:
     if name.strip() in ("", ".", "..") or any(c in name for c in ("/", "\\", "\0")):
         raise UsageError(f"{what} {name!r} cannot name a study folder under --studies-dir: a study name has "
                          "no '/' or '\\' and is not empty, '.' or '..' (e.g. --study digits-cnn-2)")
-
-
-def make_plan(recipe: Path, overrides: list[str], trials: Optional[int], workers: int, storage: Optional[str],
-              study: Optional[str], studies_dir: Path) -> Plan:
-    from dlcli.recipe.check import load_recipe
-
-    check_flags(trials, workers, storage, study)
-    resolved = load_recipe(recipe, overrides)
-    search = resolved.recipe.search
-    if search is None or not search.space:
-        raise UsageError(f"{recipe} has no search space: add `search: {{space: {{...}}}}` (see docs/search.md)")
-    name = resolved.recipe.name if study is None else study
-    if study is None:
-        check_study_name(name, "the recipe's name (the default study name; pass --study NAME)")
-    study_dir = Path(studies_dir) / name
-    setup = TrialSetup(Path(recipe).resolve(), list(overrides), search, study_dir, resolved.recipe.train.epochs)
-    seed = resolved.recipe.seed if search.seed is None else search.seed
-    return Plan(setup, name, storage or st.default_storage(study_dir), seed, trials or search.trials or 20,
-                workers, search.timeout)

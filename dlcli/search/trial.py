@@ -1,16 +1,16 @@
 """One trial: sampled values -> a full training run in the study's trials/ folder -> objectives.
 
 Runs inside a worker process. A pruned trial stops its run at the epoch the pruner says; a trial
-that diverges or raises is recorded as failed with its reason, and the search goes on.
+that diverges or raises is recorded as failed with its reason, and the search goes on. The
+training itself is passed in (workflows/tune.py's train_trial): search/ knows studies, not runs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dlcli.recipe.schema import Search
-from dlcli.search.space import as_overrides, sample
 from dlcli.search.study import worker_id
 
 
@@ -28,6 +28,11 @@ class TrialSetup:
     @property
     def prunes(self) -> bool:
         return len(self.search.objectives) == 1 and self.search.objectives[0].metric != "params"
+
+
+# (trial, setup) -> objective value(s): sample, train the trial's run, read its record. A function
+# at a module's top level, so that a worker process unpickles it by name.
+TrainTrial = Callable[[Any, TrialSetup], Any]
 
 
 def objective_value(record: dict, metric: str) -> float:
@@ -50,8 +55,8 @@ def pruning_hook(trial: Any, metric: str):
     return hook
 
 
-def run_trial(trial: Any, setup: TrialSetup) -> Any:
-    """The objective Optuna calls: value(s) of the trained run, or TrialPruned, or an error
+def run_trial(trial: Any, setup: TrialSetup, train: TrainTrial) -> Any:
+    """The objective Optuna calls: value(s) of the run `train` trains, or TrialPruned, or an error
     whose reason the trial keeps (sampling included: a resumed study whose space was edited)."""
     import optuna
 
@@ -59,7 +64,7 @@ def run_trial(trial: Any, setup: TrialSetup) -> Any:
 
     trial.set_user_attr("worker", worker_id())
     try:
-        return train_trial(trial, setup)
+        return train(trial, setup)
     except StopTraining as e:
         trial.set_user_attr("stop_reason", str(e))
         raise optuna.TrialPruned(str(e)) from None
@@ -71,20 +76,3 @@ def run_trial(trial: Any, setup: TrialSetup) -> Any:
         lines = [line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip()]
         trial.set_user_attr("error", " | ".join(lines)[:500])
         raise
-
-
-def train_trial(trial: Any, setup: TrialSetup) -> Any:
-    """Sample, train the trial's run under the study folder, and read its objective values."""
-    from dlcli.engine.train import run_training
-    from dlcli.report.console import TrainReporter
-
-    params = sample(trial, setup.search.space)
-    run = setup.study_dir / "trials" / f"{trial.number:04d}"
-    trial.set_user_attr("run", str(run))
-    metric = setup.search.objectives[0].metric
-    hook = pruning_hook(trial, metric) if setup.prunes else None
-    record = run_training(setup.recipe, None, setup.overrides + as_overrides(params), run.parent,
-                          TrainReporter(quiet=True), run_dir=run, hook=hook)
-    trial.set_user_attr("epochs", record["epochs_completed"])
-    values = [objective_value(record, o.metric) for o in setup.search.objectives]
-    return values[0] if len(values) == 1 else tuple(values)

@@ -1,69 +1,198 @@
-"""What a task is: its targets, its default loss and metrics, and its training step.
+"""What a task is (DESIGN section 4): the networks it trains, its optimizer roles, its batches, its
+step, its evaluation, what it exports and, for generative tasks, how it samples.
 
-The training loop only calls `train_step` and `evaluate`; autoencoders, VAEs, GANs and language
-models join as new tasks without touching the loop.
+The training loop (engine/loop.py) calls only this protocol, so a new family is one module here,
+registered, and the task contract test covers it. Nothing outside dlcli/tasks/ names a task.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Protocol
 
+from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
 
 tasks = Registry("task")
 
 
-class Stepper(Protocol):
-    """What the engine lends a task to take an optimisation step (see engine/step.py)."""
+class TaskArgs(ComponentArgs):
+    """Base of every task's arguments (`task: {name: vae, latent: 16}`)."""
 
-    def autocast(self) -> Any: ...
 
-    def optimize(self, loss: Any) -> None: ...
+@dataclass(frozen=True)
+class Needs:
+    """What a task consumes. `labels`: the label kinds it accepts ("classes", "values"; None in
+    the tuple: data without labels too); `infer_from`: the label kind from which a recipe without
+    `task:` is taken to mean this task."""
+
+    labels: tuple = ("classes", "values", None)
+    infer_from: Optional[str] = None
+
+    @property
+    def hint(self) -> Optional[str]:
+        """The label kind a file's target column is read as, when the task takes only one."""
+        kinds = [k for k in self.labels if k is not None]
+        return kinds[0] if len(kinds) == 1 and None not in self.labels else None
+
+    def refusal(self, have: Optional[str]) -> Optional[str]:
+        """Why data whose labels are `have` cannot feed the task, or None."""
+        if have in self.labels:
+            return None
+        words = {"classes": "class labels", "values": "real-valued targets", None: "no labels"}
+        want = " or ".join(words[k] for k in self.labels)
+        return f"it needs data with {want}, and this data has {words[have]}"
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network a task declares: the per-sample shape it takes, what `linear: auto` means for it,
+    the per-sample output shape the task requires (None: whatever the layers give) and its job."""
+
+    input_shape: tuple
+    auto: Optional[int]
+    out_shape: Optional[tuple] = None
+    about: str = ""
+
+
+@dataclass
+class ExportModule:
+    """One ONNX file a run exports: the module (raw inputs in), example inputs for tracing and the
+    parity gate (numpy, float32), the names of its inputs and outputs and what they mean."""
+
+    module: Any
+    inputs: dict  # name -> np.ndarray of held-out examples, batch first
+    outputs: list
+    meaning: dict = field(default_factory=dict)  # JSON-ready: what each input and output is
+
+
+class Batches(Protocol):
+    """One epoch of batches: its length is known before it starts (per-step schedules need it)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def samples(self, i: int) -> int: ...
 
 
 class Task(Protocol):
-    name: str
-    default_loss: str
-    default_metrics: list[str]
-    default_monitor: str
+    Args: type
+    needs: Needs
+    default_loss: Optional[str]  # None: the task computes its own losses
+    default_metrics: list
 
-    def targets(self, y: Any, device: Any) -> Any: ...
+    def network_names(self) -> list[str]: ...
 
-    def train_step(self, model: Any, x: Any, y: Any, loss_fn: Any, stepper: Stepper) -> Any: ...
+    def networks(self, info: Any) -> dict[str, Network]: ...
 
-    def evaluate(self, model: Any, x: Any, y: Any, loss_fn: Any, metric_names: list[str], batch_size: int,
-                 autocast: Any = None, unscale: Any = None) -> dict: ...
+    def logged(self, split: str, metric_names: list = ()) -> list[str]: ...
+
+    def optimizers(self) -> dict[str, tuple[str, ...]]: ...
+
+    def default_optimizer(self, role: str) -> Any: ...
+
+    def batches(self, data: Any, fit: Any) -> Batches: ...
+
+    def train_step(self, batch: Any, fit: Any) -> dict: ...
+
+    def evaluate(self, split: str, fit: Any) -> dict: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def export_modules(self, fit: Any) -> dict[str, ExportModule]: ...
 
 
-def predict_batched(model: Any, x: Any, batch_size: int) -> Any:
+class TaskBase:
+    """Defaults shared by the tasks (each still declares its own networks and step): arguments,
+    shuffled device-resident batches, no state of its own."""
+
+    Args = TaskArgs
+    name = ""  # the registered name, set when a recipe is checked
+    needs = Needs()
+    default_loss: Optional[str] = None
+    default_metrics: list = []
+    eval_extras: list = []  # metrics `dlcli eval` adds to the recipe's (a confusion matrix)
+    standardize_targets = False  # real-valued targets are standardised on the train split
+    samples_rows = False  # `dlcli sample` can draw from it
+    example = ""  # a small recipe (no name, no export) that trains it in seconds: `dlcli ls tasks NAME`, the contract test
+
+    def __init__(self, args: Any = None):
+        self.args = args if args is not None else self.Args()
+
+    def default_optimizer(self, role: str) -> Any:
+        return "adam"
+
+    def batches(self, data: Any, fit: Any) -> Batches:
+        return ShuffledBatches(data, fit)
+
+    def complete(self, nets: dict, plans: dict, info: Any) -> dict:
+        """The networks built from the recipe (planned as `plans`), with whatever the task adds (a VAE's heads)."""
+        return nets
+
+    def targets(self, y: Any, labels: Optional[str], device: Any) -> Any:
+        return labelled_targets(y, labels, device)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"this task keeps no state of its own, the file holds {sorted(state)}")
+
+    def flops_per_sample(self, fit: Any) -> Optional[float]:
+        return None
+
+    def pictures(self, fit: Any, folder: Any) -> list:
+        """The figures training ends with, beside curves.png (tasks/pictures.py); the paths written."""
+        return []
+
+    def callbacks(self) -> list:
+        """Callbacks the task hangs on the loop (a GAN's lost-generator warning); duck-typed on
+        engine/callbacks.py's hooks, which tasks do not import."""
+        return []
+
+
+def labelled_targets(y: Any, labels: Optional[str], device: Any) -> Any:
+    """Class labels as int64, real-valued targets as float32 (N, T), no labels as (N, 0)."""
+    import torch
+
+    if labels == "classes":
+        return torch.as_tensor(y, dtype=torch.long, device=device)
+    t = torch.as_tensor(y, dtype=torch.float32, device=device)
+    return t[:, None] if t.ndim == 1 else t
+
+
+class ShuffledBatches:
+    """Seeded shuffled slices of the device-resident train split, this rank's shard of each global
+    batch, augmented on the device: (x, y) per step."""
+
+    def __init__(self, data: Any, fit: Any):
+        import torch
+
+        self.data, self.fit = data, fit
+        self.n, self.bs = data.size("train"), fit.batch_size
+        self.perm = torch.randperm(self.n, generator=fit.gen, device=fit.device)
+
+    def __len__(self) -> int:
+        return self.fit.steps_per_epoch
+
+    def samples(self, i: int) -> int:
+        return min(self.bs, self.n - i * self.bs)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        x, y, f = self.data.x["train"], self.data.y["train"], self.fit
+        for i in range(len(self)):
+            idx = f.dist.shard(self.perm[i * self.bs:(i + 1) * self.bs])
+            xb, yb = x[idx], y[idx]  # a gather keeps channels_last
+            if f.augment is not None:
+                xb, yb = f.augment(xb, yb, f.gen)
+            yield xb, yb
+
+
+def predict_batched(net: Any, x: Any, batch_size: int) -> Any:
     import torch
 
     with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
-
-
-class Supervised:
-    """Shared by classification and regression: one forward, one loss, one step."""
-
-    def train_step(self, model, x, y, loss_fn, stepper):
-        with stepper.autocast():
-            out = model(x)
-        loss = loss_fn(out.float(), y)
-        stepper.optimize(loss)
-        return loss.detach()
-
-    def evaluate(self, model, x, y, loss_fn, metric_names, batch_size, autocast=None, unscale=None):
-        from contextlib import nullcontext
-
-        from dlcli.tasks.metrics import metrics
-
-        was_training = model.training
-        model.eval()
-        with autocast() if autocast else nullcontext():
-            out = predict_batched(model, x, batch_size)
-        model.train(was_training)
-        result = {"loss": loss_fn(out, y).item()}
-        if unscale is not None:
-            out, y = unscale(out), unscale(y)
-        for name in metric_names:
-            result[name] = metrics.get(name)()(out, y)
-        return result
+        return torch.cat([net(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])

@@ -1,10 +1,10 @@
-"""Losses, by name. Each knows its task, how many outputs it wants and whether it takes the
+"""Losses, by name. Each knows the labels it takes, how many outputs it wants and whether it takes the
 soft targets that mixup produces. Arguments are bounded and finite, so validation catches them."""
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dlcli.components import ComponentArgs
 from dlcli.registry import Registry
@@ -15,12 +15,10 @@ losses = Registry("loss")
 class LossArgs(ComponentArgs):
     """Base of every loss's arguments: unknown keys are errors, numbers are finite."""
 
-    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)
-
 
 class Loss:
     Args = LossArgs
-    task = "classification"
+    labels = "classes"  # the label kind it scores
     soft_targets = False
 
     def outputs(self, n: int) -> int:
@@ -103,7 +101,7 @@ class Hinge(Loss):
 
 
 class _Regression(Loss):
-    task = "regression"
+    labels = "values"  # the label kind it scores
 
 
 @losses.register("mse")

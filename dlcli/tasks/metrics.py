@@ -9,7 +9,7 @@ metrics = Registry("metric")
 
 
 class Metric:
-    task = "classification"
+    labels = "classes"  # the label kind it scores
     higher_is_better = True
     scalar = True  # a confusion matrix is reported but never monitored
     unit_scale = True  # a value on a 0..1 scale: `dlcli check` gives it an absolute default tolerance
@@ -92,7 +92,7 @@ class ConfusionMatrix(Metric):
 
 
 class _Regression(Metric):
-    task = "regression"
+    labels = "values"  # the label kind it scores
     higher_is_better = False
     unit_scale = False  # in target units: a relative default tolerance
 

@@ -1,20 +1,20 @@
 """Regression: float targets (N, T), mean squared error by default, MAE, RMSE and R²."""
 from __future__ import annotations
 
-from dlcli.tasks.base import Supervised, tasks
+from dlcli.tasks.base import Needs, tasks
+from dlcli.tasks.supervised import Supervised
 
 
 @tasks.register("regression")
 class Regression(Supervised):
     """Predict T real values per sample; the network outputs one value per target."""
 
-    name = "regression"
+    needs = Needs(labels=("values",), infer_from="values")
     default_loss = "mse"
     default_metrics = ["mae", "rmse", "r2"]
-    default_monitor = "val.loss"
-
-    def targets(self, y, device):
-        import torch
-
-        t = torch.as_tensor(y, dtype=torch.float32, device=device)
-        return t[:, None] if t.ndim == 1 else t
+    standardize_targets = True
+    example = """
+data: {source: diabetes}
+model: [{linear: 16}, relu, {linear: auto}]
+train: {epochs: 3, batch_size: 32, optimizer: {name: adam, lr: 0.01}}
+"""

@@ -114,7 +114,8 @@ def test_schema_is_a_json_schema_of_a_recipe(cli):
     schema = one_json(r.out)
     assert schema["title"] == "dlcli recipe"
     assert {"data", "model", "train"} <= set(schema["properties"])
-    assert set(schema["then"]["required"]) == {"data", "model"} and "name" not in schema["required"]  # without extends; name defaults to the stem
+    assert schema["then"]["required"] == ["data"] and "name" not in schema["required"]  # without extends; name defaults to the stem
+    assert schema["then"]["anyOf"] == [{"required": ["model"]}, {"required": ["models"]}]  # one network, or one per role
     items = schema["properties"]["model"]["anyOf"][0]["items"]
     text = json.dumps(items)
     for name in layers.names():
@@ -232,13 +233,14 @@ def test_ls_json_optimizers(cli):
 
 
 @pytest.mark.parametrize("vocabulary", ["layers", "architectures", "initializers", "datasets", "augmentations",
-                                        "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks"])
+                                        "normalizations", "optimizers", "schedules", "losses", "metrics", "tasks",
+                                        "callbacks"])
 def test_ls_json_every_vocabulary(cli, vocabulary):
-    from dlcli.cli.listing import vocabularies
+    from dlcli.vocab import registry
 
     r = cli("ls", vocabulary, "--json")
     assert r.code == 0, r.err
-    assert one_json(r.out) == vocabularies()[vocabulary].docs()
+    assert one_json(r.out) == registry(vocabulary).docs()
 
 
 def test_ls_unknown_vocabulary_suggests(cli):

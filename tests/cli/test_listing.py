@@ -71,9 +71,9 @@ def test_ls_name_of_an_entry_without_arguments(cli, wide):
 
 
 def test_every_entry_of_every_vocabulary_can_be_described(cli):
-    from dlcli.cli.listing import vocabularies
+    from dlcli.vocab import registries
 
-    for vocabulary, registry in vocabularies().items():
+    for vocabulary, registry in registries().items():
         for name in registry.names():
             r = cli("ls", vocabulary, name, "--json")
             assert r.code == 0, (vocabulary, name, r.err)

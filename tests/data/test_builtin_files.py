@@ -75,7 +75,7 @@ for name in ("iris", "digits"):
     assert len(data) in (150, 1797)
 from dlcli.data.partition import make
 from dlcli.recipe.schema import Split
-parts = make(Split(), data, "classification", 0)  # the default split: stratified
+parts = make(Split(), data, data.info.labels, 0)  # the default split: stratified
 assert sum(map(len, parts.values())) == 1797
 print("sklearn" in sys.modules, "scipy" in sys.modules)
 """
@@ -93,7 +93,7 @@ def test_info_counts_agree_with_load(name, source_args, tmp_path):
     a = src.Args(**source_args(name))
     info, data = src.info(a, tmp_path), src.load(a, tmp_path)
     assert info.samples == len(data)
-    if info.task == "classification":
+    if info.labels == "classes":
         assert info.class_counts == np.bincount(data.y, minlength=len(info.classes)).tolist()
     else:
         assert info.class_counts is None

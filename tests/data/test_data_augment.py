@@ -12,9 +12,9 @@ from dlcli.registry import first_line
 
 torch = pytest.importorskip("torch")
 
-IMAGE = DataInfo((3, 16, 16), "classification", "image", classes=["a", "b", "c", "d"])
-TABULAR = DataInfo((4,), "classification", "tabular", classes=["a", "b"])
-REGRESSION = DataInfo((4,), "regression", "tabular", targets=1)
+IMAGE = DataInfo((3, 16, 16), "classes", "image", classes=["a", "b", "c", "d"])
+TABULAR = DataInfo((4,), "classes", "tabular", classes=["a", "b"])
+VALUES = DataInfo((4,), "values", "tabular", targets=1)
 EXAMPLES = {"random_affine": 15}  # its defaults change nothing
 
 
@@ -112,7 +112,7 @@ def test_mixup_weights_follow_beta(alpha):
 
 def test_augmentations_run_on_sequences_when_they_do_not_need_images():
     x, y = torch.rand(8, 5, 3), torch.randint(0, 2, (8,))
-    info = DataInfo((5, 3), "classification", "sequence", classes=["a", "b"])
+    info = DataInfo((5, 3), "classes", "sequence", classes=["a", "b"])
     fn = compose(["brightness", "contrast", "gaussian_noise", "mixup"], info)
     out, soft = run(fn, x, y, 0)
     assert out.shape == x.shape and soft.shape == (8, 2)
@@ -124,17 +124,17 @@ def test_check_reports_image_augmentation_on_tabular_data():
 
 def test_check_reports_everything_with_suggestions_and_paths():
     items = ["hflp", {"random_shift": -1}, {"random_affine": {"degree": 5}}, {"mixup": 0.2}, "cutout", 3]
-    problems = {path[0]: (path, message, suggestion) for path, message, suggestion in check(items, REGRESSION)}
+    problems = {path[0]: (path, message, suggestion) for path, message, suggestion in check(items, VALUES)}
     assert set(problems) == {0, 1, 2, 3, 4, 5}
     assert problems[0][0] == (0,) and problems[0][2] == "hflip" and "did you mean 'hflip'" in problems[0][1]
     assert problems[1][0] == (1, "random_shift") and problems[1][1].startswith("pixels:")
     assert problems[2][0] == (2, "random_affine", "degree") and problems[2][2] == "degrees"
-    assert "classification" in problems[3][1] and "regression" in problems[3][1]
+    assert "needs data with class labels" in problems[3][1] and "classification" not in problems[3][1]
     assert "image data" in problems[4][1]
 
 
 def test_check_reports_arguments_that_do_not_fit_the_image():
-    small = DataInfo((1, 8, 8), "classification", "image", classes=["a", "b"])
+    small = DataInfo((1, 8, 8), "classes", "image", classes=["a", "b"])
     assert check([{"cutout": 8}], small) and check([{"random_shift": 8}], small)
     assert check([{"random_affine": {"scale": [1.2, 0.8]}}], small)
     assert check([{"random_crop": {"padding": 2, "padding_mode": "reflect"}}], small) == []

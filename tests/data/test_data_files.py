@@ -21,42 +21,46 @@ def test_csv_categorical_target_maps_to_sorted_indices(tmp_path, csv_writer):
     csv_writer(tmp_path / "t.csv", ["x1", "x2", "kind"], [[1, 2, "b"], [3, 4, "a"], [5, 6, "c"], [7, 8, "a"]])
     src, a = csv_source(tmp_path, target="kind")
     data = src.load(a, tmp_path)
-    assert data.info.classes == ["a", "b", "c"] and data.info.task == "classification"
+    assert data.info.classes == ["a", "b", "c"] and data.info.labels == "classes"
     assert data.y.tolist() == [1, 0, 2, 0]
     assert data.extra["label_mapping"] == {"a": 0, "b": 1, "c": 2}
     assert data.info.feature_names == ["x1", "x2"] and data.x.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
 
 
-@pytest.mark.parametrize("values, task, classes", [
-    ([3, 1, 2, 1, 3], "classification", ["1", "2", "3"]),
-    ([0.0, 1.0, 1.0, 0.0, 1.0], "classification", ["0", "1"]),
-    ([0.5, 1.25, 2.0, 3.5, 0.1], "regression", None),
-    (list(range(25)), "regression", None),  # integers, but too many distinct values for labels
+@pytest.mark.parametrize("values, labels, classes", [
+    ([3, 1, 2, 1, 3], "classes", ["1", "2", "3"]),
+    ([0.0, 1.0, 1.0, 0.0, 1.0], "classes", ["0", "1"]),
+    ([0.5, 1.25, 2.0, 3.5, 0.1], "values", None),
+    (list(range(25)), "values", None),  # integers, but too many distinct values for labels
 ])
-def test_csv_task_inference(tmp_path, csv_writer, values, task, classes):
+def test_csv_label_kind_inference(tmp_path, csv_writer, values, labels, classes):
     csv_writer(tmp_path / "t.csv", ["f", "target"], [[i, v] for i, v in enumerate(values)])
     src, a = csv_source(tmp_path, target="target")
     data = src.load(a, tmp_path)
-    assert (data.info.task, data.info.classes) == (task, classes)
-    if task == "regression":
+    assert (data.info.labels, data.info.classes) == (labels, classes)
+    if labels == "values":
         assert data.y.dtype == np.float32 and data.y[:, 0].tolist() == pytest.approx(values)
         assert data.info.targets == 1
 
 
-def test_csv_stated_task_overrides_inference(tmp_path, csv_writer):
+def test_csv_integral_target_is_classes_unless_read_as_values(tmp_path, csv_writer):
     csv_writer(tmp_path / "t.csv", ["f", "t"], [[i, i % 3] for i in range(9)])
     src, a = csv_source(tmp_path, target="t")
-    assert src.info(a, tmp_path).task == "classification"
-    data = src.load(a, tmp_path, task="regression")
-    assert data.info.task == "regression" and data.y.shape == (9, 1)
+    info = src.info(a, tmp_path)
+    assert (info.labels, info.classes, info.class_counts, info.targets) == ("classes", ["0", "1", "2"], [3, 3, 3], None)
+    assert src.load(a, tmp_path, labels="classes").y.tolist() == [i % 3 for i in range(9)]
+    data = src.load(a, tmp_path, labels="values")
+    assert (data.info.labels, data.info.classes, data.info.class_counts, data.info.targets) == ("values", None, None, 1)
+    assert data.y.dtype == np.float32 and data.y[:, 0].tolist() == [i % 3 for i in range(9)]
 
 
-def test_csv_string_target_cannot_be_regressed(tmp_path, csv_writer):
+def test_csv_string_target_cannot_be_read_as_values(tmp_path, csv_writer):
     csv_writer(tmp_path / "t.csv", ["f", "t"], [[1, "1.5"], [2, "big"]])
     src, a = csv_source(tmp_path, target="t")
     with pytest.raises(SourceError) as e:
-        src.info(a, tmp_path, task="regression")
-    assert e.value.key == "target" and "'big'" in str(e.value) and "line 3" in str(e.value)
+        src.info(a, tmp_path, labels="values")
+    msg = str(e.value)
+    assert e.value.key == "target" and "'big'" in msg and "line 3" in msg and "read as values" in msg
 
 
 def test_csv_bad_feature_value_names_column_value_and_line(tmp_path, csv_writer):
@@ -119,6 +123,55 @@ def test_npz_missing_array_suggests_nearest(tmp_path):
     assert e.value.key == "x" and "inputs, labels" in str(e.value)
 
 
+def test_npz_without_targets_has_no_labels(tmp_path):
+    x = np.random.default_rng(0).normal(size=(7, 3))
+    np.savez(tmp_path / "d.npz", x=x)
+    src = sources.get("npz")()
+    info, data = src.info(src.Args(path="d.npz"), tmp_path), src.load(src.Args(path="d.npz"), tmp_path)
+    assert (info.labels, info.classes, info.targets, info.outputs, info.samples) == (None, None, None, None, 7)
+    assert data.info == info and data.extra == {}
+    assert data.y.shape == (7, 0) and data.y.dtype == np.float32
+    np.testing.assert_allclose(data.x, x.astype(np.float32))
+
+
+def test_npz_own_split_without_targets_has_no_labels(tmp_path):
+    np.savez(tmp_path / "d.npz", x_train=np.ones((5, 2)), x_test=np.zeros((3, 2)))
+    src = sources.get("npz")()
+    data = src.load(src.Args(path="d.npz"), tmp_path)
+    assert data.info.labels is None and data.y.shape == (8, 0)
+    assert data.info.given == {"train": 5, "val": 0, "test": 3} and data.given["test"].tolist() == [5, 6, 7]
+
+
+def test_npz_targets_asked_for_but_missing_are_named(tmp_path):
+    """No labels is a reading only when nobody asked for them: a named `y`, or a hint, is a promise."""
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 2)), lables=np.arange(4))
+    src = sources.get("npz")()
+    for a, hint in ((src.Args(path="d.npz", y="labels"), None), (src.Args(path="d.npz"), "classes"),
+                    (src.Args(path="d.npz"), "values")):
+        with pytest.raises(SourceError) as e:
+            src.info(a, tmp_path, labels=hint)
+        assert e.value.key == "y" and "no array" in str(e.value), hint
+    assert src.info(src.Args(path="d.npz"), tmp_path).labels is None
+
+
+@pytest.mark.parametrize("hint, labels, y", [(None, "classes", [0, 1, 2, 0]), ("classes", "classes", [0, 1, 2, 0]),
+                                             ("values", "values", [[1.0], [2.0], [3.0], [1.0]])])
+def test_npz_integer_targets_read_as_the_hint_says(tmp_path, hint, labels, y):
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 2)), y=np.array([1, 2, 3, 1]))
+    src = sources.get("npz")()
+    data = src.load(src.Args(path="d.npz"), tmp_path, labels=hint)
+    assert data.info.labels == labels and data.y.tolist() == y
+
+
+def test_npz_fractional_targets_are_not_class_labels(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.ones((3, 2)), y=np.array([0.5, 1.0, 2.0]))
+    src = sources.get("npz")()
+    assert src.info(src.Args(path="d.npz"), tmp_path).labels == "values"
+    with pytest.raises(SourceError, match="read as class labels") as e:
+        src.info(src.Args(path="d.npz"), tmp_path, labels="classes")
+    assert e.value.key == "y"
+
+
 def test_npz_info_reads_only_the_header_of_x(tmp_path, monkeypatch):
     np.savez(tmp_path / "d.npz", x=np.zeros((6, 3, 4, 5), np.float32), y=np.arange(6) % 2)
     read = []
@@ -150,7 +203,7 @@ def test_npz_layout(tmp_path, shape, layout, expected, stated):
     data = src.load(src.Args(path="d.npz", layout=layout), tmp_path)
     assert (data.info.input_shape, data.info.layout) == (expected, stated)
     assert data.x.shape == (5,) + expected and data.x.dtype == np.float32
-    assert data.info.task == "regression" and data.y.shape == (5, 1)
+    assert data.info.labels == "values" and data.y.shape == (5, 1)
 
 
 def test_npz_shape_that_fits_no_layout(tmp_path):
@@ -212,6 +265,52 @@ def test_image_folder_cache_is_reused(tmp_path, png_writer, monkeypatch, private
     assert np.array_equal(src.load(a, tmp_path).x, first.x)
     with pytest.raises(AssertionError):  # another size is another cache entry
         src.load(src.Args(path="imgs", size=[4, 4]), tmp_path)
+
+
+def test_npz_writer_goes_through_fsio_and_round_trips(tmp_path, monkeypatch):
+    from dlcli import fsio
+    from dlcli.data.files import write_atomic
+
+    calls, real = [], fsio.write_atomic
+
+    def spy(path, data):
+        calls.append((path, type(data)))
+        real(path, data)
+
+    monkeypatch.setattr(fsio, "write_atomic", spy)
+    x, y = np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.array([1.5, -2.0])
+    write_atomic(tmp_path / "sub" / "a.npz", x=x, y=y)
+    assert calls == [(tmp_path / "sub" / "a.npz", bytes)]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.npz"]  # no temp file left behind
+    with np.load(tmp_path / "sub" / "a.npz", allow_pickle=False) as archive:
+        assert archive["x"].dtype == np.uint8 and np.array_equal(archive["x"], x) and np.array_equal(archive["y"], y)
+
+
+def test_image_cache_is_written_through_fsio(tmp_path, png_writer, monkeypatch, private_cache):
+    from dlcli import fsio
+
+    calls, real = [], fsio.write_atomic
+    monkeypatch.setattr(fsio, "write_atomic", lambda path, data: (calls.append(path), real(path, data)))
+    png_writer(tmp_path / "imgs", {"a": 2, "b": 1})
+    src = sources.get("image_folder")()
+    data = src.load(src.Args(path="imgs", size=[5, 5]), tmp_path)
+    (cache,) = (private_cache / "images").glob("*.npz")
+    assert calls == [cache]
+    with np.load(cache, allow_pickle=False) as archive:
+        assert archive["x"].dtype == np.uint8 and np.array_equal(archive["x"], data.x)
+
+
+def test_an_unwritable_image_cache_only_warns(tmp_path, png_writer, monkeypatch):
+    from dlcli import fsio
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(fsio, "write_atomic", full)
+    png_writer(tmp_path / "imgs", {"a": 1, "b": 1})
+    src = sources.get("image_folder")()
+    with pytest.warns(UserWarning, match="could not cache"):
+        assert src.load(src.Args(path="imgs", size=[4, 4]), tmp_path).x.shape == (2, 3, 4, 4)
 
 
 def test_image_folder_corrupt_image_names_the_file(tmp_path, png_writer):

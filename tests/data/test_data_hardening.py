@@ -232,7 +232,7 @@ def test_validate_decides_exactly_what_the_split_decides(seed):
     val = float(rng.uniform(0, 1 - train_))
     for split_seed in range(0, 200, 7):
         try:
-            split_indices(y, "classification", train_, val, 1 - train_ - val, True, split_seed)
+            split_indices(y, "classes", train_, val, 1 - train_ - val, True, split_seed)
             runtime = None
         except SourceError as e:
             runtime = str(e)

@@ -117,7 +117,7 @@ def test_iris_has_one_exact_duplicate_that_a_random_split_can_leak():
 
     iris = load_iris()
     x, y = iris.data.astype(np.float32), iris.target
-    random = split_indices(y, "classification", 0.8, 0.1, 0.1, stratify=True, seed=2)
+    random = split_indices(y, "classes", 0.8, 0.1, 0.1, stratify=True, seed=2)
     assert leakage(x, random) == {"train_val": 1, "train_test": 0, "val_test": 0, "examples": [{"train": 101, "val": 142}]}
     hashed = hash_indices(x, 0.8, 0.1, 0.1, seed=2)
     assert leaked(leakage(x, hashed)) == 0
@@ -128,4 +128,4 @@ def test_digits_has_no_exact_duplicates():
 
     x = load_digits().data
     assert leaked(leakage(x, {"train": np.arange(len(x)), "val": np.arange(0), "test": np.arange(0)})) == 0
-    assert leaked(leakage(x, split_indices(load_digits().target, "classification", 0.8, 0.1, 0.1, True, seed=0))) == 0
+    assert leaked(leakage(x, split_indices(load_digits().target, "classes", 0.8, 0.1, 0.1, True, seed=0))) == 0

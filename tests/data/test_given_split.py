@@ -217,7 +217,7 @@ def test_given_split_without_train_rows_is_refused(tmp_path, csv_writer):
     split_csv(csv_writer, tmp_path / "t.csv", ["val"] * 4 + ["test"] * 4)
     src = sources.get("csv")()
     info = src.info(src.Args(path="t.csv", target="label", split_column="fold"), tmp_path)
-    (found,) = problems(Split(method="given"), info, "classification", 0)
+    (found,) = problems(Split(method="given"), info, info.labels, 0)
     assert "no train samples" in found[1]
 
 

@@ -124,7 +124,7 @@ def test_after_space_comes_back_the_run_resumes(cli, write, tmp_path, monkeypatc
 
 def test_a_failed_metrics_line_names_metrics_jsonl(cli, write, tmp_path, monkeypatch):
     """metrics.jsonl is appended on the training thread, not by the background writer."""
-    from dlcli.repro import rundir
+    from dlcli.engine import rundir
 
     def full_open(path, mode="r", *args, **kwargs):
         f = open(path, mode, *args, **kwargs)

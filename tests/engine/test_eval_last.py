@@ -27,7 +27,7 @@ def last_run(cli, write, tmp_path) -> dict:
 def outputs(run: Path, tag: str, x: np.ndarray) -> np.ndarray:
     import torch
 
-    from dlcli.engine.evaluate import load_run
+    from dlcli.workflows.runs import load_run
 
     _, s = load_run(run, tag)
     s.model.eval()
@@ -59,7 +59,7 @@ def test_last_weights_are_evaluated_and_recorded(cli, last_run):
 def test_the_export_holds_the_evaluated_weights(cli, last_run):
     import onnxruntime as ort
 
-    from dlcli.engine.evaluate import load_run
+    from dlcli.workflows.runs import load_run
 
     run = Path(last_run["run"])
     r = cli("export", run, "--json")

@@ -2,7 +2,7 @@
 
 Every kill is a real SIGKILL of a real `python -m dlcli train` process. The moments inside a
 checkpoint write, or right after a metrics line, are chosen without touching dlcli: a
-sitecustomize.py on the child's PYTHONPATH wraps dlcli.fsio / dlcli.repro.rundir as they are
+sitecustomize.py on the child's PYTHONPATH wraps dlcli.fsio / dlcli.engine.rundir as they are
 imported and kills the process at the chosen step (DLCLI_TEST_KILL=MODE:K); dlcli's own code runs
 up to that step. The other moments are chosen from outside, by watching the run directory.
 
@@ -155,7 +155,7 @@ class PatchOnImport:
 
 
 PATCHES = {"rename": ("dlcli.fsio", patch_fsio), "torn": ("dlcli.fsio", patch_fsio),
-           "metrics": ("dlcli.repro.rundir", patch_rundir)}
+           "metrics": ("dlcli.engine.rundir", patch_rundir)}
 if MODE:
     if MODE not in PATCHES or K < 1:
         sys.exit("bad DLCLI_TEST_KILL=" + os.environ["DLCLI_TEST_KILL"])

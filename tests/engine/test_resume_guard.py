@@ -16,7 +16,7 @@ FILES = ("recipe.yaml", "run.json", "metrics.jsonl", "splits.json", "checkpoints
 
 
 def trained_run(root: Path, text: str) -> Path:
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     recipe = root / "tiny.yaml"

@@ -17,7 +17,7 @@ BEST = "checkpoints/best.safetensors"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One finished tiny iris run, trained once; each test damages its own copy."""
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     root = tmp_path_factory.mktemp("damage")
@@ -109,7 +109,7 @@ def test_a_damaged_best_checkpoint_is_exit_2_naming_it(cli, run, cmd, how):
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
     """A run of the same data with a wider first layer: its checkpoints fit no tiny run."""
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     root = tmp_path_factory.mktemp("wide")
@@ -156,7 +156,7 @@ def test_a_runs_dir_that_is_a_file_is_exit_2_before_training(cli, write, tmp_pat
     import dlcli.engine.train as train_module
 
     (tmp_path / "runs").write_text("not a folder")
-    monkeypatch.setattr(train_module, "build_session", lambda *a, **k: pytest.fail("trained into a file"))
+    monkeypatch.setattr(train_module, "build_fit", lambda *a, **k: pytest.fail("trained into a file"))
     r = cli("train", write("tiny.yaml", TINY), "--runs-dir", tmp_path / "runs" / "deeper")
     assert_refused(r, "--runs-dir", str(tmp_path / "runs"), "is a file")
 
@@ -184,7 +184,7 @@ def test_a_runs_dir_the_os_refuses_to_write_is_exit_2_before_training(cli, write
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    monkeypatch.setattr(train_module, "build_session", lambda *a, **k: pytest.fail("trained without a place to write"))
+    monkeypatch.setattr(train_module, "build_fit", lambda *a, **k: pytest.fail("trained without a place to write"))
     r = cli("train", write("tiny.yaml", TINY), "--runs-dir", tmp_path / "runs")
     assert_refused(r, "--runs-dir", "not writable", "Permission denied")
     assert not (tmp_path / "runs").exists()

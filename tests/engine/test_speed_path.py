@@ -26,10 +26,10 @@ train:
 
 
 def session(write, text, **kw):
-    from dlcli.engine.setup import build_session
+    from dlcli.engine.setup import build_fit
     from dlcli.recipe.check import load_recipe
 
-    return build_session(load_recipe(write("r.yaml", text)), **kw)
+    return build_fit(load_recipe(write("r.yaml", text)), **kw)
 
 
 def test_channels_last_is_off_on_the_cpu_unless_asked_and_only_for_conv_nets(write):
@@ -38,7 +38,7 @@ def test_channels_last_is_off_on_the_cpu_unless_asked_and_only_for_conv_nets(wri
     assert not session(write, CONV).channels_last
     s = session(write, CONV.replace("batch_size: 64", "batch_size: 64\n  channels_last: true"))
     assert s.channels_last
-    conv = next(m for m in s.net.modules() if isinstance(m, torch.nn.Conv2d))
+    conv = next(m for m in s.nets["net"].modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert s.data.x["train"].is_contiguous(memory_format=torch.channels_last)
     mlp = TINY.replace("batch_size: 16", "batch_size: 16\n  channels_last: true")
@@ -70,9 +70,9 @@ def test_uint8_images_are_converted_once_and_normalised_like_floats():
     import numpy as np
     import torch
 
-    from dlcli.engine.pipeline import make_pipeline
+    from dlcli.engine.pipeline import make_bundle
 
-    pipe = make_pipeline(torch.nn.Identity(), np.float32([100.0]), np.float32([50.0]))
+    pipe = make_bundle({"net": torch.nn.Identity()}, np.float32([100.0]), np.float32([50.0]))
     raw = torch.tensor([[0, 100, 255]], dtype=torch.uint8)
     assert torch.equal(pipe(raw), pipe(raw.float()))
     assert torch.allclose(pipe(raw), torch.tensor([[-2.0, 0.0, 3.1]]))
@@ -93,7 +93,7 @@ def test_fused_optimizers_where_torch_has_them(name):
 def test_cudnn_autotuning_only_outside_deterministic_mode():
     import torch
 
-    from dlcli.repro.seed import configure_determinism
+    from dlcli.engine.seed import configure_determinism
 
     try:
         configure_determinism(False, None)
@@ -108,7 +108,7 @@ def test_flops_per_sample_counts_forward_and_backward_without_touching_the_rng()
     import torch
     from torch import nn
 
-    from dlcli.engine.throughput import flops_per_sample
+    from dlcli.nn.flops import flops_per_sample
 
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
     x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))

@@ -71,15 +71,15 @@ def test_resume_after_interrupt_gives_identical_weights(cli, write, tmp_path, mo
 def test_nan_loss_stops_with_exit_1_and_keeps_best(cli, write, tmp_path, monkeypatch):
     import torch
 
-    from dlcli.tasks.base import Supervised
+    from dlcli.tasks.supervised import Supervised
 
     calls = {"n": 0}
     original = Supervised.train_step
 
-    def poisoned(self, model, x, y, loss_fn, stepper):
+    def poisoned(self, batch, fit):
         calls["n"] += 1
-        loss = original(self, model, x, y, loss_fn, stepper)
-        return torch.tensor(float("nan")) if calls["n"] == 12 else loss  # epoch 2, step 4 (120 train rows: 8 steps per epoch)
+        named = original(self, batch, fit)
+        return {"loss": torch.tensor(float("nan"))} if calls["n"] == 12 else named  # epoch 2, step 4 (120 train rows: 8 steps per epoch)
 
     monkeypatch.setattr(Supervised, "train_step", poisoned)
     r = cli("train", write("tiny.yaml", TINY.replace("epochs: 2", "epochs: 3")), "--runs-dir", tmp_path)
@@ -145,14 +145,14 @@ def test_pipeline_takes_raw_inputs(cli, write, tmp_path):
     """The saved model holds the normalisation: raw rows in, the same outputs as training saw."""
     import torch
 
-    from dlcli.engine.evaluate import load_run
+    from dlcli.workflows.runs import load_run
 
     record = train(cli, write("tiny.yaml", TINY), tmp_path)
     _, s = load_run(Path(record["run"]))
     raw = torch.as_tensor(s.data.dataset.x[s.data.indices["test"]])
     s.model.eval()
     with torch.no_grad():
-        assert torch.allclose(s.model(raw), s.net(s.data.x["test"]), atol=1e-5)
+        assert torch.allclose(s.model(raw), s.nets["net"](s.data.x["test"]), atol=1e-5)
 
 
 def test_sequence_models_train_from_npz(cli, write, tmp_path):
@@ -203,7 +203,7 @@ def test_deterministic_mode_and_fixed_threads_are_recorded(cli, write, tmp_path)
 
 
 def test_an_op_without_a_deterministic_implementation_is_named(cli, write, tmp_path, monkeypatch):
-    from dlcli.tasks.base import Supervised
+    from dlcli.tasks.supervised import Supervised
 
     def refuse(self, *args):
         raise RuntimeError("index_add_cuda_ does not have a deterministic implementation, but you set "

@@ -13,7 +13,7 @@ from tests.conftest import TINY
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny iris run, trained once for the module."""
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     root = tmp_path_factory.mktemp("export")
@@ -105,7 +105,7 @@ def test_opset_the_exporter_cannot_produce(cli, trained, opset):
 
 def test_missing_run_and_missing_checkpoint(cli, tmp_path, write):
     assert cli("export", tmp_path / "nowhere").code == 2
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     run = Path(run_training(write("t.yaml", TINY), None, [], tmp_path / "runs", TrainReporter(quiet=True))["run"])

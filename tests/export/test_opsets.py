@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcli.export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from dlcli.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
 from tests.conftest import ROOT, TINY
 
 # a small network whose graph holds the common ops: Conv, BatchNormalization, Relu, Reshape, Gemm
@@ -153,7 +153,7 @@ def test_validate_accepts_the_range_without_torch_or_onnx(write, opset):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
     from dlcli.report.console import TrainReporter
 
     root = tmp_path_factory.mktemp("opsets")
@@ -306,8 +306,8 @@ def test_opset13_triu_and_tril_match_torch():
 
     model = Triangles().eval()
     x = np.random.default_rng(0).normal(size=(8, 3, 5, 6)).astype(np.float32)
-    proto = ox.export_torchscript(model, torch.as_tensor(x[:2]), 13, [], True)
+    proto = ox.export_torchscript(model, (torch.as_tensor(x[:2]),), 13, [], True)
     assert ox.produced_opset(proto) == 13 and "Trilu" not in {n.op_type for n in proto.graph.node}
     assert check_parity(model, proto.SerializeToString(), x, 1e-6, 1e-6)["passed"]
-    later = ox.export_torchscript(model, torch.as_tensor(x[:2]), 14, [], True)
+    later = ox.export_torchscript(model, (torch.as_tensor(x[:2]),), 14, [], True)
     assert "Trilu" in {n.op_type for n in later.graph.node}  # torch's own function from 14 on

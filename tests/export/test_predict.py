@@ -40,8 +40,8 @@ train: {epochs: 8, batch_size: 4, optimizer: {name: adam, lr: 0.05}}
 
 
 def train_and_export(root: Path, name: str, recipe: str) -> Path:
-    from dlcli.engine.train import run_training
-    from dlcli.export.run_export import export_run
+    from dlcli.workflows.train import run_training
+    from dlcli.workflows.export import export_run
     from dlcli.report.console import TrainReporter
 
     path = root / f"{name}.yaml"

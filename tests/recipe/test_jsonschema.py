@@ -226,3 +226,25 @@ def test_every_shipped_recipe_matches_the_schema(validator):
     for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
         doc, _ = parse(recipe.read_text(), str(recipe))
         assert [e.message for e in validator.iter_errors(doc)] == [], recipe.name
+
+
+def refs_in(node) -> set[str]:
+    """Every `$ref` target under a schema node."""
+    if isinstance(node, list):
+        return set().union(*map(refs_in, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    own = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+    return own.union(*map(refs_in, node.values()))
+
+
+def test_the_schema_names_every_definition_plainly(schema):
+    """Two models of one name would be emitted as `dlcli__recipe__schema__X__1` in an editor."""
+    import re
+
+    defs = schema["$defs"]
+    assert [k for k in defs if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", k)] == []
+    assert {"ParityTolerance", "CheckTolerance"} <= set(defs)
+    assert refs_in(defs["Onnx"]["properties"]["tolerance"]) == {"#/$defs/ParityTolerance"}
+    assert refs_in(defs["Check"]["properties"]["tolerance"]) == {"#/$defs/CheckTolerance"}
+    assert refs_in(schema) <= {f"#/$defs/{k}" for k in defs}

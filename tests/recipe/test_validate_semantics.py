@@ -213,9 +213,14 @@ def test_a_mistyped_name_key(cli, write, text, path, near):
     assert "expected a name or a mapping" not in err
 
 
-def test_a_component_without_a_name_lists_the_names(cli, write):
-    err = bad(cli, write("r.yaml", TINY + "  optimizer: {lr: 0.1}\n"))
-    assert "train.optimizer" in err and "`name`" in err and "adamw" in err and "r.yaml:11:" in err
+def test_a_component_without_a_name_is_the_default_with_those_arguments(cli, write):
+    from dlcli.recipe.check import load_recipe
+
+    r = load_recipe(write("r.yaml", TINY + "  optimizer: {lr: 0.1}\n"))
+    entry, args = r.parts.optimizers["model"]
+    assert type(entry).__name__ == "Adam" and args.lr == 0.1 and r.doc["train"]["optimizer"] == {"name": "adam", "lr": 0.1}
+    err = bad(cli, write("r.yaml", TINY + "  optimizer: {lrr: 0.1}\n"))
+    assert "train.optimizer.lrr" in err and "did you mean 'lr'" in err and "r.yaml:11:" in err
 
 
 def test_a_component_that_is_neither_a_name_nor_a_mapping(cli, write):

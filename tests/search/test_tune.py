@@ -68,7 +68,7 @@ def test_interrupted_trial_is_run_again(cli, write, tmp_path):
     import optuna
 
     from dlcli.search import study as st
-    from dlcli.search.run import make_plan
+    from dlcli.workflows.tune import make_plan
 
     recipe = write("s.yaml", SEARCH)
     plan = make_plan(recipe, [], 3, 1, None, None, tmp_path)
@@ -82,6 +82,20 @@ def test_interrupted_trial_is_run_again(cli, write, tmp_path):
     assert s["counts"]["complete"] == 3
     retry = next(r for r in s["leaderboard"] if r["trial"] == 1)
     assert retry["train.optimizer.lr"] == ghost.params["train.optimizer.lr"]
+
+
+def test_the_plan_carries_the_trials_training_to_the_workers_by_name(write, tmp_path):
+    """Workers are spawned processes: the plan is pickled, the training function goes by its name."""
+    import pickle
+
+    from dlcli.search import trial
+    from dlcli.workflows.tune import make_plan, train_trial
+
+    text = SEARCH.replace("  batch_size: 16\n", "  batch_size: 16\n  optimizer: adam\n")
+    plan = make_plan(write("s.yaml", text), [], 3, 2, None, None, tmp_path)
+    assert plan.train is train_trial
+    assert b"dlcli.workflows.tune" in pickle.dumps(plan) and pickle.loads(pickle.dumps(plan)).train is train_trial
+    assert not hasattr(trial, "train_trial")  # search/ knows studies, not training
 
 
 def test_failing_trials_are_recorded_and_the_search_goes_on(cli, write, tmp_path):

@@ -9,6 +9,7 @@ import torch
 from sklearn import metrics as skm
 
 from dlcli.tasks.losses import losses
+from dlcli.tasks.metrics import metrics
 from dlcli.tasks.metrics import class_scores, direction, metrics
 
 B = 12
@@ -23,7 +24,7 @@ def batch(entry, n: int, seed: int = 0):
     """Outputs (requiring grad) and targets that match the loss's task, for n classes or targets."""
     g = torch.Generator().manual_seed(seed)
     out = torch.randn(B, entry.outputs(n), generator=g)
-    if entry.task == "classification":
+    if entry.labels == "classes":
         y = torch.arange(B) % n  # every class present
         if isinstance(entry, losses.get("nll")):  # nll takes log-probabilities
             out = out.log_softmax(1)
@@ -35,11 +36,12 @@ def batch(entry, n: int, seed: int = 0):
 # --------------------------------------------------------------------------------------------------- losses
 
 
-def test_loss_tasks_are_known():
+def test_every_loss_and_metric_scores_a_label_kind_some_task_trains_on():
     from dlcli.tasks import tasks
 
-    for name in losses.names():
-        assert losses.get(name).task in tasks, name
+    kinds = {kind for name in tasks.names() for kind in tasks.get(name).needs.labels}
+    for entry in [losses.get(n) for n in losses.names()] + [metrics.get(n) for n in metrics.names()]:
+        assert entry.labels in kinds and entry.labels in ("classes", "values"), entry
 
 
 @pytest.mark.parametrize("name", losses.names())
@@ -70,7 +72,7 @@ def test_loss_is_smaller_for_better_outputs(name):
     """A loss must point the right way: outputs that match the targets score lower than random ones."""
     entry, fn = make_loss(name)
     out, y = batch(entry, 3)
-    if entry.task == "classification":
+    if entry.labels == "classes":
         good = torch.nn.functional.one_hot(y, 3).float() * 10 - 5
         if name == "nll":
             good = good.log_softmax(1)
@@ -158,7 +160,7 @@ def random_classification(n: int = 60, c: int = 4, seed: int = 0):
 @pytest.mark.parametrize("name", metrics.names())
 def test_every_metric_runs_on_its_task(name):
     m = metrics.get(name)()
-    if m.task == "classification":
+    if m.labels == "classes":
         out, y = random_classification()
     else:
         out, y = torch.randn(20, 2), torch.randn(20, 2)

@@ -18,7 +18,7 @@ from dlcli.repro.compare import Verdict, compare
 
 
 def train_for_check(recipe: Path, runs_root: Path, reporter: Any) -> Path:
-    from dlcli.engine.train import run_training
+    from dlcli.workflows.train import run_training
 
     return Path(run_training(recipe, None, [], runs_root, reporter, deterministic=True)["run"])
 
@@ -44,7 +44,7 @@ def ensure_writable(path: Path, flag: str, example: str) -> None:
 
 def lock_recipe_or_run(target: Path, out: Optional[Path], runs_root: Path, reporter: Any) -> tuple[Path, dict]:
     """Lock a run directory as it is, or train the recipe first; returns (lock path, lock)."""
-    from dlcli.repro.rundir import open_run
+    from dlcli.engine.rundir import open_run
 
     if Path(target).is_dir():
         run = open_run(target)

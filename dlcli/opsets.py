@@ -10,7 +10,7 @@ tests/layer_examples.py at every opset and running the result on ONNX Runtime:
   adapter exists it may be wrong (LogSoftmax below 13 gives other numbers).
 - The TorchScript exporter (`dynamo=False`) writes opsets 7..20 itself. From 13 on it covers every
   layer once dlcli gives it the two opset-13 functions it lacks (aten::triu for causal masks and
-  scaled_dot_product_attention, see torchscript13.py); below 13 attention and transformer layers
+  scaled_dot_product_attention, see export/torchscript13.py); below 13 attention and transformer layers
   cannot be written at all, and its conv2d 'same' padding with dilation fails on ONNX Runtime.
 
 So opsets 13..25 are exported (dynamo first, TorchScript where dynamo cannot reach the opset),
