@@ -74,6 +74,11 @@ class Best(Callback):
         self.monitor, self.maximize, self.min_delta = monitor, maximize, min_delta
 
     def on_epoch_end(self, fit: Any, record: dict, state: Any) -> bool:
+        if self.monitor not in record:
+            from dlcli.errors import RunFailed
+
+            raise RunFailed(f"the monitored {self.monitor} is not in this run's epoch records "
+                            f"({', '.join(k for k in record if k.startswith(('train.', 'val.')))}); monitor one of them")
         value = record[self.monitor]
         state.improved = improved(value, state.best, self.maximize, self.min_delta)
         if state.improved:

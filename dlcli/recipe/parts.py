@@ -153,26 +153,33 @@ def with_default(value: Any, default: Any) -> Any:
 
 
 def role_registry(key: str) -> Any:
-    from dlcli.engine.optimizers import optimizers
-    from dlcli.engine.schedules import schedules
+    from dlcli.vocab import registry
 
-    return {"optimizer": optimizers, "schedule": schedules}[key]
+    return registry({"optimizer": "optimizers", "schedule": "schedules"}[key])
 
 
 def check_callbacks(doc: dict, problems: list[Problem]) -> list:
-    """train.callbacks: each a name or {name: {args}}; (entry class, args) each."""
+    """train.callbacks, in the layer grammar (`grad_norm`, `{probe: {samples: 512}}`): (entry
+    class, args) each."""
     from dlcli.engine.callbacks import callbacks
+    from dlcli.grammar import parse_item
     from dlcli.recipe.entries import check_component
 
     train = doc.get("train") if isinstance(doc.get("train"), dict) else {}
     out = []
     for i, item in enumerate(train.get("callbacks") or []):
-        if isinstance(item, dict) and len(item) == 1 and "name" not in item:
-            (name, args), = item.items()
-            item = {"name": name, **(args or {})} if isinstance(args, (dict, type(None))) else item
-        entry, args = check_component(callbacks, item, ("train", "callbacks", i), problems)
-        if args is not None:
-            out.append((type(entry), args))
+        at = ("train", "callbacks", i)
+        try:
+            name, args, _ = parse_item(item, callbacks, "callback")
+        except UnknownName as e:
+            problems.append(Problem(at, e.message, e.suggestion))
+            continue
+        except ValueError as e:
+            problems.append(Problem(at, str(e)))
+            continue
+        entry, parsed = check_component(callbacks, {"name": name, **args}, at, problems)
+        if parsed is not None:
+            out.append((type(entry), parsed))
     return out
 
 

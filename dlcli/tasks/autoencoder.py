@@ -2,7 +2,8 @@
 reconstruct; sparse (an L1 or KL penalty on the code) and denoising (noise on the input, the clean
 input as target) variants. Every result reads against PCA with the same width: `pca_mse` is the
 reconstruction error of the top-`code` principal components fitted on the train split, the
-optimum a linear autoencoder reaches (Baldi and Hornik, 1989)."""
+optimum a linear autoencoder reaches (Baldi and Hornik, 1989), and `mse_vs_pca` the ratio (left
+out for an overcomplete code, at least as wide as the input, which PCA reconstructs exactly)."""
 from __future__ import annotations
 
 import math
@@ -122,7 +123,8 @@ train: {epochs: 3, batch_size: 128}
         fit.train_mode(True)
         result = {k: (v / len(x)).item() for k, v in sums.items()}
         result["pca_mse"] = self.pca_mse(fit, x)
-        result["mse_vs_pca"] = result["mse"] / result["pca_mse"] if result["pca_mse"] > 0 else float("nan")
+        if self.args.code < numel(tuple(fit.data.dataset.info.input_shape)):  # else PCA is exact: no ratio
+            result["mse_vs_pca"] = result["mse"] / max(result["pca_mse"], 1e-30)
         return result
 
     def pca_mse(self, fit: Any, x: Any) -> float:

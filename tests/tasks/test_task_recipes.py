@@ -67,3 +67,17 @@ models:
         assert (code == 0) == ok, err
         if not ok:
             assert "the decoder must give (1, 8, 8)" in err and "gives (32,)" in err and "models.decoder" in err
+
+
+def test_recipe_callbacks_are_checked_and_record_what_they_measure(cli, write, tmp_path):
+    import json
+
+    code, err = validate(cli, write, GAN + "train:\n  callbacks: [grad_nrom]\n")
+    assert code == 2 and "train.callbacks[0]" in err and "did you mean 'grad_norm'" in err
+    code, err = validate(cli, write, GAN + "train:\n  callbacks: [{grad_norm: {every: 2}}]\n")
+    assert code == 2 and "train.callbacks[0].every" in err
+    r = cli("train", write("r.yaml", GAN + "train:\n  epochs: 1\n  callbacks: [grad_norm]\n"), "--runs-dir", tmp_path,
+            "--json")
+    assert r.code == 0, r.err
+    line = json.loads((tmp_path / "g" / "0001" / "metrics.jsonl").read_text().splitlines()[0])
+    assert line["train.grad_norm.generator"] > 0 and line["train.grad_norm.discriminator"] > 0
