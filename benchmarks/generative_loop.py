@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._machine import publish  # noqa: E402
 from benchmarks.train_loop import machine  # noqa: E402
 from dlcli.engine.setup import build_fit  # noqa: E402
 from dlcli.recipe.check import load_recipe  # noqa: E402
@@ -131,14 +132,9 @@ def main() -> None:
     table = ["| recipe | dlcli train (s) | hand loop (s) | ratio | final train.loss dlcli | hand |",
              "|---|---|---|---|---|---|"]
     table += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f}x | {r[4]:.6f} | {r[5]:.6f} |" for r in rows]
-    text = "\n".join(table)
-    print(text)
-    print(f"machine: {machine()}; {a.epochs} epochs, median of {a.repeats}")
-    if a.write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write(f"\n### VAE and GAN training vs hand-written loops ({time.strftime('%Y-%m-%d')})\n\n"
-                    f"Machine: {machine()}. {a.epochs} epochs, median of {a.repeats} alternating runs; both sides "
-                    f"evaluate val every epoch with the task's metrics.\n\n{text}\n")
+    publish([f"### VAE and GAN training vs hand-written loops ({time.strftime('%Y-%m-%d')})", "",
+             f"Machine: {machine()}. {a.epochs} epochs, median of {a.repeats} alternating runs; both sides "
+             "evaluate val every epoch with the task's metrics.", "", *table, ""], a.write)
 
 
 if __name__ == "__main__":

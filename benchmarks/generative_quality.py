@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._machine import publish  # noqa: E402
 from benchmarks.train_loop import machine  # noqa: E402
 from dlcli.report.console import TrainReporter  # noqa: E402
 from dlcli.workflows.train import run_training  # noqa: E402
@@ -66,14 +67,9 @@ def main() -> None:
     table = ["| recipe | metric | per seed | median | target | | train s | test metrics (seed 0) |",
              "|---|---|---|---|---|---|---|---|"]
     table += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    text = "\n".join(table)
-    print(text)
-    print(f"machine: {machine()}")
-    if a.write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write(f"\n### generative recipes trained in full ({time.strftime('%Y-%m-%d')})\n\n"
-                    f"Machine: {machine()}. Seeds 0..{a.seeds - 1} for the targets, seed 0 for the others; "
-                    f"metrics on the test split unless named.\n\n{text}\n")
+    publish([f"### generative recipes trained in full ({time.strftime('%Y-%m-%d')})", "",
+             f"Machine: {machine()}. Seeds 0..{a.seeds - 1} for the targets, seed 0 for the others; "
+             "metrics on the test split unless named.", "", *table, ""], a.write)
 
 
 if __name__ == "__main__":

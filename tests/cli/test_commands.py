@@ -156,8 +156,8 @@ def built_parameter_count(recipe: Path) -> int:
     from dlcli.nn.model import build_model
     from dlcli.recipe.check import load_recipe
 
-    module = build_model(load_recipe(recipe, []).plan)
-    return sum(p.numel() for p in module.parameters())
+    plans = load_recipe(recipe, []).parts.plans.values()  # every network the recipe writes
+    return sum(p.numel() for plan in plans for p in build_model(plan).parameters())
 
 
 def test_show_prints_the_layer_table(cli, wide):

@@ -81,3 +81,19 @@ def test_recipe_callbacks_are_checked_and_record_what_they_measure(cli, write, t
     assert r.code == 0, r.err
     line = json.loads((tmp_path / "g" / "0001" / "metrics.jsonl").read_text().splitlines()[0])
     assert line["train.grad_norm.generator"] > 0 and line["train.grad_norm.discriminator"] > 0
+
+
+def test_validate_and_show_describe_every_network(cli, write):
+    import json
+
+    path = write("r.yaml", GAN)
+    r = cli("validate", path, "--json")
+    assert r.code == 0, r.err
+    nets = json.loads(r.out)["networks"]
+    assert nets["generator"] == {"input_shape": [64], "output_shape": [64], "layers": 3}
+    assert nets["discriminator"]["input_shape"] == [1, 8, 8] and nets["discriminator"]["output_shape"] == [32]
+    shown = json.loads(cli("show", path, "--json").out)
+    assert set(shown["networks"]) == {"generator", "discriminator"}
+    assert shown["parameters"] == sum(n["parameters"] for n in shown["networks"].values())
+    assert shown["networks"]["generator"]["parameters"] == (64 * 32 + 32) + (32 * 64 + 64)
+    assert "generator" in cli("validate", path).out
