@@ -152,22 +152,29 @@ train: {epochs: 3, batch_size: 128}
 
     def export_modules(self, fit: Any) -> dict[str, ExportModule]:
         """encoder.onnx: raw inputs -> code; decoder.onnx: code -> reconstruction in the data's units."""
-        import numpy as np
-        import torch
+        decoder = Decode(fit.model, tuple(fit.data.dataset.info.input_shape))
+        return codec_modules(fit, Encode(fit.model), decoder, self.args.code, ("code", "the code (bottleneck activations)"),
+                             ("a code", "the reconstruction, in the data's units"))
 
-        encoder, decoder = Encode(fit.model), Decode(fit.model, tuple(fit.data.dataset.info.input_shape))
-        x = fit.held_out_raw(256)
-        with torch.no_grad():
-            codes = encoder(torch.as_tensor(x)).numpy().astype(np.float32)
-        info, code = fit.data.dataset.info, self.args.code
-        return {
-            "encoder": ExportModule(encoder, {"input": x}, ["code"], {
-                "scores": "code", "input": {"shape": [None, *info.user_shape], "dtype": "float32", "layout": info.layout},
-                "output": {"shape": [None, code], "meaning": "the code (bottleneck activations)"}}),
-            "decoder": ExportModule(decoder, {"code": codes}, ["reconstruction"], {
-                "scores": "reconstruction", "input": {"shape": [None, code], "dtype": "float32", "meaning": "a code"},
-                "output": {"shape": [None, *info.user_shape], "meaning": "the reconstruction, in the data's units"}}),
-        }
+
+def codec_modules(fit: Any, encoder: Any, decoder: Any, width: int, code: tuple, out: tuple) -> dict[str, ExportModule]:
+    """encoder.onnx and decoder.onnx, the decoder traced on the codes of held-out samples; `code` is
+    (the encoder output's name, what it means), `out` (what a code is, what the decoder gives)."""
+    import numpy as np
+    import torch
+
+    info, x = fit.data.dataset.info, fit.held_out_raw(256)
+    with torch.no_grad():
+        codes = encoder(torch.as_tensor(x)).numpy().astype(np.float32)
+    raw = [None, *info.user_shape]
+    return {
+        "encoder": ExportModule(encoder, {"input": x}, [code[0]], {
+            "scores": code[0], "input": {"shape": raw, "dtype": "float32", "layout": info.layout},
+            "output": {"shape": [None, width], "meaning": code[1]}}),
+        "decoder": ExportModule(decoder, {"code": codes}, ["reconstruction"], {
+            "scores": "reconstruction", "input": {"shape": [None, width], "dtype": "float32", "meaning": out[0]},
+            "output": {"shape": raw, "meaning": out[1]}}),
+    }
 
 
 def Encode(bundle: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from dlcli.tasks.autoencoder import Decode, numel
+from dlcli.tasks.autoencoder import Decode, codec_modules, numel
 from dlcli.tasks.base import ExportModule, Network, TaskArgs, TaskBase, tasks
 
 
@@ -188,23 +188,11 @@ train: {epochs: 3, batch_size: 128}
     def export_modules(self, fit: Any) -> dict[str, ExportModule]:
         """encoder.onnx: raw inputs -> the posterior mean; decoder.onnx: a latent code -> the mean of
         p(x|z) in the data's units (sigmoid of the logits for a Bernoulli decoder)."""
-        import torch
-
-        info, latent = fit.data.dataset.info, self.args.latent
-        encoder = PosteriorMean(fit.model)
-        decoder = Decode(fit.model, tuple(info.input_shape), squash=self.bernoulli_cached(fit))
-        x = fit.held_out_raw(256)
-        with torch.no_grad():
-            codes = encoder(torch.as_tensor(x)).numpy().astype(np.float32)
-        return {
-            "encoder": ExportModule(encoder, {"input": x}, ["mean"], {
-                "scores": "posterior_mean", "input": {"shape": [None, *info.user_shape], "dtype": "float32"},
-                "output": {"shape": [None, latent], "meaning": "the mean of q(z|x)"}}),
-            "decoder": ExportModule(decoder, {"code": codes}, ["reconstruction"], {
-                "scores": "reconstruction", "input": {"shape": [None, latent], "dtype": "float32",
-                                                       "meaning": "a latent code; the prior is N(0, I)"},
-                "output": {"shape": [None, *info.user_shape], "meaning": "the mean of p(x|z), in the data's units"}}),
-        }
+        shape = tuple(fit.data.dataset.info.input_shape)
+        decoder = Decode(fit.model, shape, squash=self.bernoulli_cached(fit))
+        return codec_modules(fit, PosteriorMean(fit.model), decoder, self.args.latent,
+                             ("posterior_mean", "the mean of q(z|x)"),
+                             ("a latent code; the prior is N(0, I)", "the mean of p(x|z), in the data's units"))
 
 
 def PosteriorMean(bundle: Any) -> Any:
