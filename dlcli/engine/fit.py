@@ -73,10 +73,6 @@ class Fit:
             return es.monitor
         return "val.loss" if self.data.size("val") else "train.loss"
 
-    @property
-    def labels(self) -> Optional[str]:
-        return self.data.dataset.info.labels
-
     def evaluate(self, split: str) -> dict:
         return self.task.evaluate(split, self)
 

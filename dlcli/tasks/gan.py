@@ -362,6 +362,3 @@ models:
   discriminator: [flatten, {linear: 32}, relu]
 train: {epochs: 3, batch_size: 128, eval: last}
 """
-
-    def eval_names(self) -> list[str]:
-        return ["conditional_accuracy", "diversity"]

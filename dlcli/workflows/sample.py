@@ -85,10 +85,9 @@ def reconstruct_rows(run: Path, fit: Any, modules: dict, n: int, out: Optional[P
 
 def latent_plot(fit: Any, codes: np.ndarray, run: Path) -> list:
     from dlcli.report.plots import latent_scatter
+    from dlcli.tasks.pictures import held_out_labels
 
-    data = fit.data
-    split = next(k for k in ("test", "val", "train") if data.size(k))
-    labels = data.dataset.y[data.indices[split][:len(codes)]] if data.dataset.info.labels == "classes" else None
+    labels = held_out_labels(fit, len(codes))
     return latent_scatter(codes, None if labels is None else labels.tolist(), run / "plots")
 
 
