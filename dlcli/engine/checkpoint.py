@@ -31,10 +31,8 @@ def state_path(run: Path, tag: str) -> Path:
 
 def weights_blob(model: Any, epoch: int | str = "") -> bytes:
     """The model's weights as safetensors bytes (a snapshot: later steps do not change it)."""
-    from safetensors.torch import save
-
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    return save(tensors, metadata={"epoch": str(epoch)})
+    return statefile.safetensors_bytes(tensors, {"epoch": str(epoch)})
 
 
 def save(run: Path, model: Any, state: dict, best: bool, writer: Any = None) -> None:

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
@@ -33,6 +34,7 @@ def _command(args: list[str], cwd: Optional[Path] = None) -> str:
     return out.stdout.strip().splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else ""
 
 
+@lru_cache(maxsize=None)  # a scan of sys.path per lookup; installs do not change under a running process
 def package_version(name: str) -> Optional[str]:
     try:
         return metadata.version(name)
@@ -45,6 +47,7 @@ def versions() -> dict:
             **{name: package_version(name) for name in PACKAGES}, "platform": platform.platform()}
 
 
+@lru_cache(maxsize=1)
 def _cpuinfo() -> dict:
     """The first processor's fields of /proc/cpuinfo (Linux); {} elsewhere."""
     try:

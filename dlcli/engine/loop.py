@@ -35,36 +35,40 @@ class LoopState:
 
 class StepLog:
     """Each named scalar of every step of an epoch, kept on the device: a host sync per step
-    would stall a GPU, and the buffer names the step anyway when a loss turns non-finite."""
+    would stall a GPU, and the step is still named when a loss turns non-finite. A step's scalars
+    wait in a list until the next check, which stacks them (one op per name, where a write per
+    name per step costs more than a small network's step); a task may leave a name out of a step."""
 
     def __init__(self, steps: int, device: Any):
-        self.steps, self.device, self.values, self.checked = steps, device, {}, 0
+        self.steps, self.device, self.values, self.pending = steps, device, {}, []
 
     def put(self, i: int, scalars: dict) -> None:
+        self.pending.append((i, scalars))
+
+    def check(self, epoch: int) -> None:
+        """Move the waiting scalars into the buffer; raise Diverged naming the first non-finite one."""
         import torch
 
-        for name, value in scalars.items():
+        for name in dict.fromkeys(name for _, scalars in self.pending for name in scalars):
+            rows = [(i, s[name]) for i, s in self.pending if name in s]
+            values = torch.stack([(v if v.ndim == 0 else v.reshape(())) if isinstance(v, torch.Tensor)
+                                  else torch.tensor(float(v), device=self.device) for _, v in rows])
+            bad = ~torch.isfinite(values)
+            if bad.any():
+                i, what = int(bad.nonzero()[0, 0]), "the loss" if name == "loss" else f"the {name}"
+                raise Diverged(f"{what} became {values[i].item()} at epoch {epoch}, step {rows[i][0] + 1}")
             if name not in self.values:
                 self.values[name] = torch.full((self.steps,), float("nan"), device=self.device)
-            self.values[name][i] = value
-
-    def check(self, upto: int, epoch: int) -> None:
-        """Raise Diverged naming the first non-finite scalar of the steps not checked yet."""
-        import torch
-
-        for name, v in self.values.items():
-            bad = ~torch.isfinite(v[self.checked:upto])
-            if bad.any():
-                i = int(bad.nonzero()[0, 0])
-                what = "the loss" if name == "loss" else f"the {name}"
-                raise Diverged(f"{what} became {v[self.checked + i].item()} at epoch {epoch}, step {self.checked + i + 1}")
-        self.checked = upto
+            self.values[name][torch.tensor([i for i, _ in rows], device=self.device)] = values.float()
+        self.pending = []
 
     def latest(self, i: int) -> dict:
-        return {name: v[i].item() for name, v in self.values.items()}
+        """The scalars step i reported (checked already)."""
+        return {name: x for name, x in ((name, v[i].item()) for name, v in self.values.items()) if x == x}
 
     def means(self, dist: Any) -> dict:
-        return {f"train.{name}": dist.mean(v.mean()).item() for name, v in self.values.items()}
+        """Each scalar's mean over the steps that reported it."""
+        return {f"train.{name}": dist.mean(v.nanmean()).item() for name, v in self.values.items()}
 
 
 def step_schedules(f: Fit, record: dict) -> None:
@@ -112,7 +116,7 @@ def fit(f: Fit, state: LoopState, callbacks: Any, progress: bool = False) -> Loo
             samples += batches.samples(i)
             timer.after(i, batches.samples(i))
             if (i + 1) % every == 0 or i + 1 == steps:
-                log.check(i + 1, epoch)
+                log.check(epoch)
                 callbacks.step(f, state, i + 1, steps, log.latest(i))
         state.step += steps
         record = epoch_record(f, epoch, log, timer, samples)

@@ -42,12 +42,25 @@ def _decode(obj: Any, tensors: Any) -> Any:
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
 
-def pack(state: dict) -> bytes:
-    from safetensors.torch import save
+def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
+    """CPU tensors as safetensors bytes. Through numpy when every dtype has a numpy twin: the torch
+    writer costs ~65 us per tensor in Python, which an optimizer state of many small tensors
+    turns into milliseconds per checkpoint; the file is the same format either way."""
+    try:
+        arrays = {k: v.numpy() for k, v in tensors.items()}
+    except (TypeError, RuntimeError):  # bfloat16 and the other dtypes numpy lacks
+        from safetensors.torch import save
 
+        return save(tensors, metadata=metadata)
+    from safetensors.numpy import save as save_numpy
+
+    return save_numpy(arrays, metadata=metadata)
+
+
+def pack(state: dict) -> bytes:
     tensors: dict = {}
     tree = _encode(state, tensors, "state")
-    return save(tensors, metadata={"dlcli.state": json.dumps(tree)})
+    return safetensors_bytes(tensors, {"dlcli.state": json.dumps(tree)})
 
 
 def unpack(path: Path) -> dict:

@@ -166,8 +166,9 @@ def plan_item(item: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Shape,
     return out, Node(name, path, args, shape, out, kids)
 
 
-def plan_layers(items: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Shape, list[Node]]:
-    """Plan a list of layer items from `shape`; problems go to ctx.problems."""
+def plan_layers(items: Any, shape: Shape, ctx: Context, path: Path, first: int = 0) -> tuple[Shape, list[Node]]:
+    """Plan a list of layer items from `shape`; problems go to ctx.problems. The items are at
+    path + (first + i,)."""
     if not isinstance(items, list):
         ctx.problems.append(Problem(path, f"expected a list of layers, got {type(items).__name__}"))
         return None, []
@@ -183,7 +184,7 @@ def plan_layers(items: Any, shape: Shape, ctx: Context, path: Path) -> tuple[Sha
         for i, item in enumerate(items):
             if ctx.budget.spent:
                 return None, nodes
-            shape, node = plan_item(item, shape, ctx, path + (i,))
+            shape, node = plan_item(item, shape, ctx, path + (first + i,))
             if node is not None:
                 nodes.append(node)
         return shape, nodes

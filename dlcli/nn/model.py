@@ -89,13 +89,14 @@ def expand_architecture(name: str, args: Any, ctx: Context, path: Path) -> Any:
     return None
 
 
-def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",)) -> ModelPlan:
-    """Plan the whole network written at key path `at`; problems (all of them) are in plan.ctx.problems."""
+def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",), first: int = 0) -> ModelPlan:
+    """Plan the whole network written at key path `at`; problems (all of them) are in plan.ctx.problems.
+    `first`: the index its first layer has in the list written there (a part of a longer list)."""
     ctx = Context(outputs=outputs)
     items, path = expand(spec, ctx, at)
     if items is None:
         return ModelPlan([], in_shape, None, ctx)
-    out, nodes = plan_layers(items, in_shape, ctx, path)
+    out, nodes = plan_layers(items, in_shape, ctx, path, first)
     if ctx.budget.spent:
         ctx.problems.append(Problem(path, f"the model plans more than {MAX_LAYERS} layers (repetitions and "
                                     "blocks included); no network needs that many: lower a `repeat`'s times"))

@@ -330,13 +330,13 @@ def check_networks(doc: dict, task: Any, info: Any, loss: Any, problems: list[Pr
     specs = network_specs(doc, task, problems)
     declared = task.networks(info) if info is not None else {}
     plans = {}
-    for name, (spec, at) in specs.items():
+    for name, (spec, at, first) in specs.items():
         if info is None:
-            problems.extend(plan_model(spec, None, None, at).ctx.problems)
+            problems.extend(plan_model(spec, None, None, at, first).ctx.problems)
             continue
         net = declared[name]
         auto = loss.outputs(net.auto) if loss is not None and net.auto and net.out_shape is None else net.auto
-        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at)
+        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at, first)
         problems.extend(plan.ctx.problems)
         if plan.out_shape is None:  # a layer's shape problem is reported already
             continue
@@ -458,6 +458,7 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
         check_consistency(doc, loss, plan, problems)
     check_search(doc, recipe, problems, task)
     if problems:
+        problems = list({(p.path, p.message): p for p in problems}.values())  # two networks from one list
         locate(problems, marks, str(path))
         raise RecipeError(sorted(problems, key=_position), str(path))
     resolve_paths(doc, args, path.parent)

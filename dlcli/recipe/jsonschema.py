@@ -58,6 +58,10 @@ def _layer_item_schema() -> dict:
     """A layer item: a bare name, or {name: main-argument or argument mapping}."""
     layers = vocab.registry("layers")
     alternatives: list[dict[str, Any]] = [{"enum": layers.names()}]
+    tasks = vocab.registry("tasks")
+    for marker in sorted({tasks.get(n).split_at for n in tasks.names() if tasks.get(n).split_at}):
+        alternatives.append({"const": marker, "description": "where the first of a task's two networks ends and the "
+                             "second begins, in one `model:` list (an autoencoder's encoder and decoder)"})
     for name in layers.names():
         layer = layers.get(name)
         args = args_schema(layer.Args)

@@ -67,13 +67,16 @@ def task_name(doc: dict, value: Any) -> str:
         return str(value)
 
 
-def network_specs(doc: dict, task: Any, problems: list[Problem]) -> dict[str, tuple[Any, Path]]:
-    """network name -> (its spec in the recipe, its key path): `model` for a task with one
-    network, `models.<name>` otherwise; a missing or unknown network is a problem."""
+def network_specs(doc: dict, task: Any, problems: list[Problem]) -> dict[str, tuple[Any, Path, int]]:
+    """network name -> (its spec in the recipe, its key path, the index of its first layer there):
+    `model` for a task with one network (or one split at the task's marker layer), `models.<name>`
+    otherwise; a missing or unknown network is a problem."""
     names = list(task.network_names())
     models = doc.get("models")
     if models is None and "model" in doc and len(names) == 1:
-        return {names[0]: (doc["model"], ("model",))}
+        return {names[0]: (doc["model"], ("model",), 0)}
+    if models is None and "model" in doc and task.split_at:
+        return split_model(doc["model"], task, problems)
     if "model" in doc and models is None:
         problems.append(Problem(("model",), f"this task trains {len(names)} networks ({', '.join(names)}): "
                                 f"write them under `models:`, one entry each"))
@@ -98,7 +101,31 @@ def network_specs(doc: dict, task: Any, problems: list[Problem]) -> dict[str, tu
     for name in names:
         if name not in models:
             problems.append(Problem(("models",), f"the task needs a network `{name}`: add models.{name}"))
-    return {n: (models[n], ("models", n)) for n in names if n in models}
+    return {n: (models[n], ("models", n), 0) for n in names if n in models}
+
+
+def split_model(spec: Any, task: Any, problems: list[Problem]) -> dict[str, tuple[Any, Path, int]]:
+    """One `model:` list cut at the task's marker layer into its two networks, each keeping the
+    key paths of its layers in the list (and the list's `init`)."""
+    marker, (first, second) = task.split_at, task.network_names()
+    layers, at, init = spec, ("model",), None
+    if isinstance(spec, dict) and isinstance(spec.get("layers"), list) and set(spec) <= {"layers", "init"}:
+        layers, at, init = spec["layers"], ("model", "layers"), spec.get("init")
+    both = f"models: {{{first}: [...], {second}: [...]}}"
+    if not isinstance(layers, list):
+        problems.append(Problem(("model",), f"one model for the {task.name} task is a list of layers with a "
+                                f"`{marker}` where the {first} ends and the {second} begins; or write {both}"))
+        return {}
+    marks = [i for i, item in enumerate(layers) if item == marker or (isinstance(item, dict) and list(item) == [marker])]
+    if len(marks) != 1:
+        where = at + (marks[1],) if marks else at
+        problems.append(Problem(where, f"one model for the {task.name} task needs exactly one `{marker}` layer (where "
+                                f"the {first} ends and the {second} begins), found {len(marks)}; or write {both}"))
+        return {}
+    k = marks[0]
+    part = (lambda items: items) if init is None else (lambda items: {"layers": items, "init": init})
+    return {first: (part(layers[:k]), at if init is None else ("model",), 0),
+            second: (part(layers[k + 1:]), at if init is None else ("model",), k + 1)}
 
 
 def check_roles(doc: dict, key: str, task: Any, default: Any, problems: list[Problem]) -> dict:

@@ -44,10 +44,11 @@ def numel(shape: tuple) -> int:
 
 @tasks.register("autoencoder")
 class Autoencoder(TaskBase):
-    """Reconstruct the input through a narrow code: models {encoder, decoder}; sparse and denoising variants."""
+    """Reconstruct the input through a narrow code: models {encoder, decoder}, or one model with a `bottleneck`; sparse and denoising variants."""
 
     Args = AutoencoderArgs
     samples_rows = True
+    split_at = "bottleneck"
     example = """
 task: {name: autoencoder, code: 4, sparsity: {kind: kl}, noise: {kind: gaussian, std: 0.3}}
 data: {source: digits}

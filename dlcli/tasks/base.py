@@ -116,6 +116,9 @@ class TaskBase:
     eval_extras: list = []  # metrics `dlcli eval` adds to the recipe's (a confusion matrix)
     standardize_targets = False  # real-valued targets are standardised on the train split
     samples_rows = False  # `dlcli sample` can draw from it
+    # A layer name that lets a task with two networks take one `model:` list: the layers before it
+    # are network_names()[0], the layers after it network_names()[1] (an autoencoder's `bottleneck`).
+    split_at: Optional[str] = None
     example = ""  # a small recipe (no name, no export) that trains it in seconds: `dlcli ls tasks NAME`, the contract test
 
     def __init__(self, args: Any = None):

@@ -50,10 +50,11 @@ def make_heads(width: int, latent: int, elements: int) -> Any:
 
 @tasks.register("vae")
 class VAE(TaskBase):
-    """Variational autoencoder: models {encoder, decoder}; Gaussian latent, Bernoulli or Gaussian decoder; ELBO and IW-NLL."""
+    """Variational autoencoder: models {encoder, decoder} (or one model with a `bottleneck`); Gaussian latent, Bernoulli or Gaussian decoder; ELBO and IW-NLL."""
 
     Args = VAEArgs
     samples_rows = True
+    split_at = "bottleneck"
     example = """
 task: {name: vae, latent: 2, warmup: 1, iw_samples: 8}
 data: {source: digits, normalize: minmax}

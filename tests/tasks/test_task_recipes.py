@@ -97,3 +97,60 @@ def test_validate_and_show_describe_every_network(cli, write):
     assert shown["parameters"] == sum(n["parameters"] for n in shown["networks"].values())
     assert shown["networks"]["generator"]["parameters"] == (64 * 32 + 32) + (32 * 64 + 64)
     assert "generator" in cli("validate", path).out
+
+
+AE_ONE = """
+name: one
+seed: 3
+task: {name: autoencoder, code: 4}
+data: {source: digits}
+model: [flatten, {linear: 16}, relu, {linear: auto}, bottleneck, {linear: 16}, relu, {linear: auto}]
+train: {epochs: 1, batch_size: 256}
+"""
+AE_TWO = AE_ONE.replace(
+    "model: [flatten, {linear: 16}, relu, {linear: auto}, bottleneck, {linear: 16}, relu, {linear: auto}]",
+    "models:\n  encoder: [flatten, {linear: 16}, relu, {linear: auto}]\n  decoder: [{linear: 16}, relu, {linear: auto}]")
+
+
+def test_one_model_split_at_its_bottleneck_trains_the_same_weights_as_two(cli, write, tmp_path):
+    from safetensors.torch import load_file
+
+    weights = []
+    for name, text in (("one", AE_ONE), ("two", AE_TWO.replace("name: one", "name: two"))):
+        r = cli("train", write(f"{name}.yaml", text), "--runs-dir", tmp_path, "--json")
+        assert r.code == 0, r.err
+        weights.append(load_file(tmp_path / name / "0001" / "checkpoints" / "best.safetensors"))
+    assert weights[0].keys() == weights[1].keys() and any(k.startswith("decoder.") for k in weights[0])
+    assert all(weights[0][k].equal(weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.parametrize("edit, words", [
+    ((", bottleneck", ""), ["model:", "needs exactly one `bottleneck` layer", "found 0",
+                            "models: {encoder: [...], decoder: [...]}"]),
+    (("relu, {linear: auto}]", "bottleneck, {linear: auto}]"), ["model[6]", "found 2"]),
+    (("bottleneck, {linear: 16}, relu", "bottleneck, {linear: 16}, rleu"), ["model[6]", "unknown layer 'rleu'"]),
+    (("model: [flatten", "model: {layers: [flatten"), None),  # closed below
+    (("model: [flatten, {linear: 16}, relu, {linear: auto}, bottleneck, {linear: 16}, relu, {linear: auto}]",
+      "model: {mlp: {hidden: [16]}}"), ["one model for the autoencoder task is a list of layers with a `bottleneck`"]),
+])
+def test_one_model_problems_are_located_in_its_list(cli, write, edit, words):
+    text = AE_ONE.replace(*edit)
+    if words is None:  # {layers: [...], init: ...}: the same split, the layer paths under `layers`
+        text = text.replace("{linear: auto}]\ntrain", "{linear: auto}, {linear: 9}], init: xaviar}\ntrain")
+        words = ["model.init", "did you mean 'xavier", "model.layers[8]", "the decoder must give (1, 8, 8)"]
+    code, err = validate(cli, write, text)
+    assert code == 2 and "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
+    assert err.count("model.init") <= 1  # one list, one problem, though it plans two networks
+
+
+def test_a_vae_takes_one_model_too(cli, write):
+    text = AE_ONE.replace("{name: autoencoder, code: 4}", "{name: vae, latent: 2}").replace(
+        "relu, {linear: auto}, bottleneck", "relu, bottleneck")
+    r = cli("validate", write("v.yaml", text), "--json")
+    assert r.code == 0, r.err
+    import json
+
+    nets = json.loads(r.out)["networks"]
+    assert nets["encoder"]["output_shape"] == [16] and nets["decoder"]["input_shape"] == [2]
