@@ -6,6 +6,8 @@ import torch
 
 T = None  # a dynamic (sequence length) axis
 SEQ = 7  # the length fed where the planned shape says T
+VOCAB = 11  # the token ids of the examples that look them up
+TOKEN_IDS = {"embedding", "gpt"}  # layers fed integer token ids 0 .. VOCAB-1
 
 # name -> (layer item, per-sample input shape); a list of shapes means several inputs
 EXAMPLES = {
@@ -13,7 +15,8 @@ EXAMPLES = {
     "flatten": ("flatten", (2, 3, 4)),
     "dropout": ({"dropout": 0.3}, (2, 5)),
     "reshape": ({"reshape": [3, -1]}, (2, 3, 4)),
-    "embedding": ({"embedding": {"vocab": 11, "dim": 6}}, (T,)),
+    "embedding": ({"embedding": {"vocab": VOCAB, "dim": 6}}, (T,)),
+    "gpt": ({"gpt": {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 16, "vocab": VOCAB}}, (T,)),
     "select": ({"select": 1}, [(T, 4), (4,)]),
     "conv1d": ({"conv1d": {"out": 5, "kernel": 3, "stride": 2}}, (3, T)),
     "conv2d": ({"conv2d": {"out": 4, "padding": "same", "dilation": 2}}, (3, 6, 6)),
@@ -49,9 +52,9 @@ def concrete(shape):
 
 
 def sample(name, shape):
-    """A batch of 3 for `shape` (tuple of tensors for a list of shapes; token ids for embedding)."""
+    """A batch of 3 for `shape` (tuple of tensors for a list of shapes; token ids for TOKEN_IDS)."""
     if isinstance(shape, list):
         return tuple(sample(name, s) for s in shape)
-    if name == "embedding":
-        return torch.randint(0, 11, (3, *concrete(shape)))
+    if name in TOKEN_IDS:
+        return torch.randint(0, VOCAB, (3, *concrete(shape)))
     return torch.randn(3, *concrete(shape))

@@ -12,7 +12,8 @@ def test_recipes_are_shipped():
     names = {p.stem for p in RECIPES}
     assert {"digits-mlp", "digits-cnn", "digits-resnet", "iris-mlp", "moons-mlp", "wine-logistic",
             "breast-cancer-svm", "diabetes-regression", "digits-ae", "digits-linear-ae", "digits-sparse-ae",
-            "digits-denoising-ae", "digits-vae", "digits-cgan", "ring8-gan", "grid25-gan"} <= names
+            "digits-denoising-ae", "digits-vae", "digits-cgan", "ring8-gan", "grid25-gan", "pydoc-char-lstm",
+            "pydoc-gpt"} <= names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -31,7 +32,7 @@ def test_recipe_trains_one_epoch_and_exports_with_parity(cli, recipe, tmp_path):
     test = record["metrics"]["test"]
     assert test["loss"] == test["loss"]  # not NaN
     expected = {"classification": "accuracy", "regression": "r2", "autoencoder": "pca_mse", "vae": "nll",
-                "gan": "modes_captured", "cgan": "conditional_accuracy"}
+                "gan": "modes_captured", "cgan": "conditional_accuracy", "language_model": "bits_per_char"}
     assert expected[record["task"]] in test
     r = cli("export", record["run"], "--json")
     assert r.code == 0, r.err

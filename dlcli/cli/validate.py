@@ -18,14 +18,14 @@ def validate(recipe: RecipeArg, set_: Sets = None, json: Json = False) -> None:
     for warning in r.warnings:  # stderr, so --json output stays one document
         err_console().print(escape(warning), soft_wrap=True)
     summary = {"recipe": str(recipe), "name": r.recipe.name, "valid": True, "task": r.task,
-               "input_shape": list(r.info.input_shape), "output_shape": list(r.plan.out_shape), "layers": len(r.plan.nodes),
+               "input_shape": list(r.plan.in_shape), "output_shape": list(r.plan.out_shape), "layers": len(r.plan.nodes),
                "warnings": r.warnings,
                "networks": {name: {"input_shape": list(p.in_shape), "output_shape": list(p.out_shape), "layers": len(p.nodes)}
                             for name, p in r.parts.plans.items()}}
     if json:
         print_json(summary)
     elif len(r.parts.plans) == 1:
-        console().print(f"{recipe}: ok ({r.task}, input {fmt(tuple(r.info.input_shape))} -> output {fmt(r.plan.out_shape)})")
+        console().print(f"{recipe}: ok ({r.task}, input {fmt(tuple(r.plan.in_shape))} -> output {fmt(r.plan.out_shape)})")
     else:
         nets = ", ".join(f"{name} {fmt(tuple(p.in_shape))} -> {fmt(p.out_shape)}" for name, p in r.parts.plans.items())
         console().print(f"{recipe}: ok ({r.task}: {nets})")

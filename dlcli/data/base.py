@@ -57,6 +57,8 @@ class DataInfo:
     samples: Optional[int] = None  # how many samples there are in all (None: not known without loading)
     class_counts: Optional[list[int]] = None  # class labels: samples per class, index = label
     given: Optional[dict[str, int]] = None  # a split the data comes with (`split: given`): part -> samples
+    vocab: Optional[list[str]] = None  # token data: the token strings, index = token id
+    contiguous: bool = False  # the source cut data.split's parts itself, as contiguous blocks in order (`given`)
 
     @property
     def user_shape(self) -> tuple:
@@ -71,8 +73,9 @@ class DataInfo:
 
 @dataclass
 class Dataset:
-    """All samples in memory: x (N, *input_shape) float32 (or raw uint8 images); y (N,) int64 class
-    labels, (N, targets) float32 values, or an empty (N, 0) float32 array for data without labels."""
+    """All samples in memory: x (N, *input_shape) float32 (or raw uint8 images, or int64 token ids
+    for token data: info.vocab set); y (N,) int64 class labels, (N, targets) float32 values, or an
+    empty (N, 0) float32 array for data without labels."""
 
     x: np.ndarray
     y: np.ndarray
@@ -93,10 +96,15 @@ class Dataset:
 
 
 class Source:
-    """A registered data source: Args, `info` (cheap) and `load` (all samples)."""
+    """A registered data source: Args, `info` (cheap) and `load` (all samples).
+
+    A source that `reads_split` cuts the parts itself (a text corpus, into contiguous blocks): its
+    `info` and `load` then take a keyword `split=`, the recipe's data.split (a recipe.schema.Split:
+    train, val, test fractions and method), or None for Split()'s defaults."""
 
     Args: ClassVar[type[SourceArgs]] = SourceArgs
     main: ClassVar[Optional[str]] = None
+    reads_split: ClassVar[bool] = False
 
     def info(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
         """What `load` would yield, cheaply. `labels` is a hint for files whose target could be read
@@ -105,6 +113,11 @@ class Source:
 
     def load(self, a: Any, base: Path, labels: Optional[LabelKind] = None) -> Dataset:
         raise NotImplementedError
+
+
+def split_kwargs(source: Source, split: Any) -> dict:
+    """The keywords to pass `info` / `load` of `source`: the recipe's data.split where it reads it."""
+    return {"split": split} if source.reads_split else {}
 
 
 def unlabelled(n: int) -> np.ndarray:

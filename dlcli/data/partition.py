@@ -5,6 +5,10 @@
 never disagree. `make` then computes the parts: the data's own (`split: given`), by content
 hash, or seeded and, for data with class labels, stratified.
 
+Data whose source cut the parts itself (`info.contiguous`: a text corpus, cut into contiguous
+blocks by the fractions, in order, so that no window spans two parts) is split that way only:
+`make` hands back its given parts, and a hash or given split is refused.
+
 `labels` is the data's label kind (DataInfo.labels): "classes" lets a random split stratify,
 "values" and None (no labels) never do.
 """
@@ -36,6 +40,16 @@ def describe(sizes: dict[str, int]) -> str:
     return ", ".join(f"{part} {sizes.get(part, 0)}" for part in PARTS)
 
 
+def contiguous_problems(split: Any) -> list[Found]:
+    """A text corpus is split by its fractions only: its source cut the parts already."""
+    if split.method == "random":
+        return []
+    written = "`split: given`" if split.method == "given" else "`method: hash`"
+    return [(("method",), f"{written} cannot split this data: a text corpus is cut into contiguous blocks by the "
+             f"fractions, in order (train first), so that no window spans two parts; give train, val and test "
+             f"fractions instead", None)]
+
+
 def stratified(split: Any, info: DataInfo, labels: Optional[str]) -> bool:
     """Whether the split keeps class proportions: a random split asked to, of data with class labels."""
     return split.method == "random" and split.stratify and labels == "classes" and info.labels == "classes"
@@ -46,6 +60,8 @@ def problems(split: Any, info: Optional[DataInfo], labels: Optional[str], seed: 
     [] when nothing is."""
     if info is None:
         return []
+    if info.contiguous:
+        return contiguous_problems(split)
     if split.method == "given":
         return given_problems(info)
     found: list[Found] = []
@@ -66,7 +82,7 @@ def make(split: Any, dataset: Dataset, labels: Optional[str], seed: int) -> dict
     found = problems(split, dataset.info, labels, seed)
     if found:
         raise SourceError(found[0][1])
-    if split.method == "given":
+    if split.method == "given" or dataset.info.contiguous:
         return {part: np.sort(np.asarray(dataset.given[part], dtype=np.int64)) for part in PARTS}
     if split.method == "hash":  # by content alone, so `stratify` does not apply
         return hash_indices(dataset.x, split.train, split.val, split.test, seed)

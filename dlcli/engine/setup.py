@@ -67,7 +67,7 @@ def attach_optimizers(f: Fit) -> None:
 
 
 def steps_per_epoch(s: Fit) -> int:
-    n, bs = s.data.size("train"), s.batch_size
+    n, bs = s.task.epoch_samples(s.data), s.batch_size
     # a last batch of one sample per rank would break batch norm; it is reshuffled into the next epoch
     tail = n % bs
     return n // bs if 0 < tail < 2 * s.dist.world and n > bs else max(1, -(-n // bs))

@@ -51,7 +51,8 @@ def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
     except (TypeError, RuntimeError):  # bfloat16 and the other dtypes numpy lacks
         from safetensors.torch import save
 
-        return save(tensors, metadata=metadata)
+        # the torch writer refuses tensors that share memory (tied weights): give each its own copy
+        return save({k: v.clone() for k, v in tensors.items()}, metadata=metadata)
     from safetensors.numpy import save as save_numpy
 
     return save_numpy(arrays, metadata=metadata)

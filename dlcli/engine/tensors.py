@@ -33,10 +33,12 @@ class RunData:
 
 def load_dataset(resolved: Any) -> Any:
     from dlcli.data import sources
+    from dlcli.data.base import split_kwargs
 
     name, args = split_source(resolved.doc["data"]["source"])
     source = sources.get(name)()
-    return source.load(source.Args(**args), resolved.base, labels=resolved.parts.task.needs.hint)
+    return source.load(source.Args(**args), resolved.base, labels=resolved.parts.task.needs.hint,
+                       **split_kwargs(source, resolved.recipe.data.split))
 
 
 def make_splits(resolved: Any, dataset: Any) -> dict:

@@ -54,7 +54,8 @@ def export_module(s: Any, recipe_sha: str, stem: str, em: Any, path: Path, opset
     names the checkpoint it was exported from in the report."""
     xs = tuple(em.inputs.values())
     x = xs[0] if len(xs) == 1 else xs  # several inputs: a conditional generator's noise and label
-    seq_axes = [0] if s.data.dataset.info.layout == "sequence" and not em.meaning else []
+    seq_axes = em.seq_axes if em.seq_axes is not None else \
+        [0] if s.data.dataset.info.layout == "sequence" and not em.meaning else []
     started = time.perf_counter()
     proto, exporter, notes = ox.export_model(em.module, x, opset, seq_axes, spec.dynamic_batch)
     produced = ox.produced_opset(proto)

@@ -113,10 +113,12 @@ class Budget:
 
 @dataclass
 class Context:
-    """What layers may consult: the output size behind `auto`, the model-wide initialiser,
-    and the problems found so far (planning goes on after an error to report them all)."""
+    """What layers may consult: the output size behind `auto`, the data's vocabulary size (the
+    token ids an embedding looks up, when the data has them), the model-wide initialiser, and the
+    problems found so far (planning goes on after an error to report them all)."""
 
     outputs: int | None = None
+    vocab: int | None = None
     init: str | None = None
     problems: list[Problem] = field(default_factory=list)
     depth: int = 0  # layer lists being planned, one inside the other
@@ -130,7 +132,7 @@ class Context:
 
     def scratch(self) -> "Context":
         """A context for trial plans whose problems are discarded; it spends the same budget."""
-        return Context(outputs=self.outputs, depth=self.depth, budget=self.budget)
+        return Context(outputs=self.outputs, vocab=self.vocab, depth=self.depth, budget=self.budget)
 
 
 def parse_item(item: Any) -> tuple[str, dict]:

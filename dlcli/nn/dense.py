@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 from pydantic import Field
 
@@ -122,26 +122,42 @@ def infer_reshape(name: str, s: tuple, target: list[int]) -> tuple:
 
 
 class EmbeddingArgs(Args):
-    vocab: int = Field(ge=1, description="number of distinct token ids (ids are 0 .. vocab-1)")
+    vocab: Optional[int] = Field(None, ge=1, description="number of distinct token ids (ids are 0 .. vocab-1); "
+                                 "default: the data's vocabulary")
     dim: int = Field(ge=1, description="size of each embedding vector")
     init: InitName = InitField
 
 
 @layers.register("embedding")
 class Embedding(Layer):
-    """Look up a learned vector per integer token id: (T,) ids -> (T, dim)."""
+    """Look up a learned vector per integer token id: (T,) ids -> (T, dim); vocab defaults to the data's."""
 
     Args = EmbeddingArgs
     has_weights = True
 
     def shape(self, a, s, ctx):
         s = one_tensor("embedding", s)
+        # the node keeps these args: resolving here hands the builder the size, whatever builds it
+        a.vocab = token_vocab(a.vocab, ctx, "embedding", "`embedding: {vocab: N, dim: D}`")
         return (*s, a.dim)
 
     def build(self, node, ctx):
         from dlcli.nn._torch_modules import Embedding as EmbeddingModule
 
         return EmbeddingModule(node.args.vocab, node.args.dim)
+
+
+def token_vocab(vocab: Optional[int], ctx, name: str, example: str) -> int:
+    """The number of token ids layer `name` looks up: its own `vocab`, else the data's."""
+    if vocab is None and ctx.vocab is None:
+        raise ShapeError(f"{name} needs `vocab` (the number of token ids): this data has no vocabulary of its own, "
+                         f"so write {example}")
+    if vocab is None:
+        return ctx.vocab
+    if ctx.vocab is not None and vocab < ctx.vocab:
+        raise ShapeError(f"{name} has vocab {vocab} but this data's token ids run to {ctx.vocab - 1} (a vocabulary "
+                         f"of {ctx.vocab}): raise vocab to at least {ctx.vocab}, or leave it out to take the data's")
+    return vocab
 
 
 class SelectArgs(Args):

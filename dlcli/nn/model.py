@@ -89,10 +89,12 @@ def expand_architecture(name: str, args: Any, ctx: Context, path: Path) -> Any:
     return None
 
 
-def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",), first: int = 0) -> ModelPlan:
+def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",), first: int = 0,
+               vocab: Optional[int] = None) -> ModelPlan:
     """Plan the whole network written at key path `at`; problems (all of them) are in plan.ctx.problems.
-    `first`: the index its first layer has in the list written there (a part of a longer list)."""
-    ctx = Context(outputs=outputs)
+    `first`: the index its first layer has in the list written there (a part of a longer list).
+    `vocab`: the data's number of token ids, which embeddings without their own `vocab` take."""
+    ctx = Context(outputs=outputs, vocab=vocab)
     items, path = expand(spec, ctx, at)
     if items is None:
         return ModelPlan([], in_shape, None, ctx)
@@ -102,7 +104,7 @@ def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("
                                     "blocks included); no network needs that many: lower a `repeat`'s times"))
         return ModelPlan(nodes, in_shape, None, ctx)
     for node, before in float_fed_embeddings(nodes):
-        ctx.problems.append(Problem(node.path + ("embedding",), f"an embedding looks up integer token ids, but here "
+        ctx.problems.append(Problem(node.path + (node.name,), f"{'an embedding' if node.name == 'embedding' else 'gpt'} looks up integer token ids, but here "
                                     f"it comes after `{before}`, whose outputs are floats: put it first (only "
                                     f"{', '.join(sorted(KEEP_VALUES))} may come before it)"))
     return ModelPlan(nodes, in_shape, out, ctx)
@@ -110,6 +112,7 @@ def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("
 
 # Layers that move the data's values around without changing them: token ids pass through intact.
 KEEP_VALUES = {"flatten", "reshape", "select"}
+TOKEN_READERS = {"embedding", "gpt"}  # layers that look their inputs up as integer token ids
 
 
 def embedding_inputs(nodes: list[Node], before: Optional[str] = None) -> tuple[list, Optional[str]]:
@@ -117,7 +120,7 @@ def embedding_inputs(nodes: list[Node], before: Optional[str] = None) -> tuple[l
     name of the last layer that changed the values, or None while they are still the data's own."""
     found: list = []
     for node in nodes:
-        if node.name == "embedding":
+        if node.name in TOKEN_READERS:
             found.append((node, before))
         if node.name == "repeat":  # the copies run one after another
             for kids in node.children:

@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 
 from dlcli.nn.activations import ACTIVATIONS
 from dlcli.nn.base import Args, NoArgs, architectures
+from dlcli.nn.gpt import GPTArgs
 
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 
@@ -128,3 +129,13 @@ class LinearSVM:
 
     def layers(self, a: NoArgs) -> list:
         return linear_model()
+
+
+@architectures.register("gpt")
+class GPT:
+    """nanoGPT (Karpathy) language model: the `gpt` layer alone, (T,) token ids -> (T, vocab) next-token logits."""
+
+    Args = GPTArgs
+
+    def layers(self, a: GPTArgs) -> list:
+        return [{"gpt": a.model_dump(exclude_defaults=True)}]

@@ -47,10 +47,11 @@ class Resolved:
         return next(iter(self.parts.plans.values()))
 
 
-def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any, Any, Any]:
-    """(source, args, DataInfo) of data.source, or Nones after a problem."""
+def check_source(doc: dict, base: FsPath, problems: list[Problem], split: Any = None) -> tuple[Any, Any, Any]:
+    """(source, args, DataInfo) of data.source, or Nones after a problem. `split` is the parsed
+    data.split (None when the recipe did not parse), for sources that cut the parts themselves."""
     from dlcli.data import sources
-    from dlcli.data.base import SourceError
+    from dlcli.data.base import SourceError, split_kwargs
 
     value = (doc.get("data") or {}).get("source") if isinstance(doc.get("data"), dict) else None
     if value is None:
@@ -60,10 +61,25 @@ def check_source(doc: dict, base: FsPath, problems: list[Problem]) -> tuple[Any,
     if args is None:
         return None, None, None
     try:
-        return source, args, source.info(args, base, labels=labels_hint(doc))
+        return source, args, source.info(args, base, labels=labels_hint(doc), **split_kwargs(source, split))
     except SourceError as e:
         problems.append(Problem(path + ((e.key,) if e.key and isinstance(value, dict) else ()), str(e)))
     return None, None, None
+
+
+def token_normalization(doc: dict, recipe: Optional[Recipe], info: Any, problems: list[Problem]) -> None:
+    """Token ids are never normalised: data.normalize defaults to none for a text, and anything
+    else written is a problem."""
+    if getattr(info, "vocab", None) is None or not isinstance(doc.get("data"), dict):
+        return
+    written = doc["data"].get("normalize")
+    if written is None:
+        doc["data"]["normalize"] = "none"
+        if recipe is not None:
+            recipe.data.normalize = "none"
+    elif written != "none":
+        problems.append(Problem(("data", "normalize"), f"this data is the token ids of a text, which "
+                                f"normalisation would destroy: leave data.normalize out (or write none), not {written!r}"))
 
 
 def labels_hint(doc: dict) -> Optional[str]:
@@ -336,7 +352,8 @@ def check_networks(doc: dict, task: Any, info: Any, loss: Any, problems: list[Pr
             continue
         net = declared[name]
         auto = loss.outputs(net.auto) if loss is not None and net.auto and net.out_shape is None else net.auto
-        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at, first)
+        vocab = len(info.vocab) if info.vocab is not None else None
+        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at, first, vocab)
         problems.extend(plan.ctx.problems)
         if plan.out_shape is None:  # a layer's shape problem is reported already
             continue
@@ -443,7 +460,8 @@ def load_recipe(path: FsPath | str, overrides: list[str] = ()) -> Resolved:
     doc, marks, problems = compose(path, overrides, warnings)
     doc.setdefault("name", path.stem)
     recipe = _schema(doc, problems)
-    source, args, info = check_source(doc, path.parent, problems)
+    source, args, info = check_source(doc, path.parent, problems, getattr(getattr(recipe, "data", None), "split", None))
+    token_normalization(doc, recipe, info, problems)
     task = check_task(doc, info, problems)
     parts = check_training(doc, task, info, problems) if task is not None else Parts()
     if task is None:

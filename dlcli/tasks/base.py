@@ -22,11 +22,13 @@ class TaskArgs(ComponentArgs):
 @dataclass(frozen=True)
 class Needs:
     """What a task consumes. `labels`: the label kinds it accepts ("classes", "values"; None in
-    the tuple: data without labels too); `infer_from`: the label kind from which a recipe without
-    `task:` is taken to mean this task."""
+    the tuple: data without labels too); `infer_from`: the label kind (or "tokens", for text)
+    from which a recipe without `task:` is taken to mean this task; `tokens`: whether it reads
+    token ids of a text (a source with a vocabulary), which the other tasks cannot."""
 
     labels: tuple = ("classes", "values", None)
     infer_from: Optional[str] = None
+    tokens: bool = False
 
     @property
     def hint(self) -> Optional[str]:
@@ -34,8 +36,12 @@ class Needs:
         kinds = [k for k in self.labels if k is not None]
         return kinds[0] if len(kinds) == 1 and None not in self.labels else None
 
-    def refusal(self, have: Optional[str]) -> Optional[str]:
-        """Why data whose labels are `have` cannot feed the task, or None."""
+    def refusal(self, have: Optional[str], tokens: bool = False) -> Optional[str]:
+        """Why data whose labels are `have` (token ids of a text when `tokens`) cannot feed the task, or None."""
+        if tokens != self.tokens:
+            return ("it reads the token ids of a text: use a text source (text, pydoc_topics, python_stdlib)"
+                    if self.tokens else "this data is the token ids of a text, which it cannot read: train a "
+                    "language_model on it")
         if have in self.labels:
             return None
         words = {"classes": "class labels", "values": "real-valued targets", None: "no labels"}
@@ -63,6 +69,7 @@ class ExportModule:
     inputs: dict  # name -> np.ndarray of held-out examples, batch first
     outputs: list
     meaning: dict = field(default_factory=dict)  # JSON-ready: what each input and output is
+    seq_axes: Optional[list] = None  # per-sample axes left dynamic (None: a sequence input's, without meaning)
 
 
 class Batches(Protocol):
@@ -129,6 +136,14 @@ class TaskBase:
 
     def batches(self, data: Any, fit: Any) -> Batches:
         return ShuffledBatches(data, fit)
+
+    def epoch_samples(self, data: Any) -> int:
+        """How many samples one epoch's batches cover (sets the steps per epoch)."""
+        return data.size("train")
+
+    def data_problems(self, info: Any) -> list[tuple[tuple, str]]:
+        """(key path under `task`, message) for each way the task's arguments do not fit the data."""
+        return []
 
     def complete(self, nets: dict, plans: dict, info: Any) -> dict:
         """The networks built from the recipe (planned as `plans`), with whatever the task adds (a VAE's heads)."""

@@ -51,6 +51,11 @@ def source_args(tmp_path):
         if name == "image_folder":
             write_pngs(tmp_path / "images", {"cat": 3, "dog": 2})
             return {"path": "images"}
+        if name == "text":
+            (tmp_path / "c.txt").write_text("the quick brown fox jumps over the lazy dog. " * 12)
+            return {"path": "c.txt"}
+        if name == "python_stdlib":
+            return {"max_chars": 200_000}  # the default 2M characters would only slow the contract tests
         return {}
 
     return make

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 import dlcli.data as d
 for name in d.sources.names():
-    if name not in ("csv", "npz", "image_folder"):
+    if name not in ("csv", "npz", "image_folder", "text"):
         src = d.sources.get(name)()
         src.info(src.Args(), Path("."))
 info = d.sources.get("iris")().info(None, Path("."))

@@ -17,8 +17,10 @@ def test_info_agrees_with_load(name, source_args, tmp_path):
     a = src.Args(**source_args(name))
     info, data = src.info(a, tmp_path), src.load(a, tmp_path)
     assert first_line(sources.get(name))
-    # raw images may stay uint8 (a quarter of the memory, converted on the device); all else is float32
-    assert data.x.dtype == np.float32 or (data.x.dtype == np.uint8 and info.layout == "image")
+    # raw images may stay uint8 (a quarter of the memory, converted on the device); token ids are
+    # int64; all else is float32
+    assert data.x.dtype == np.float32 or (data.x.dtype == np.uint8 and info.layout == "image") or \
+        (data.x.dtype == np.int64 and info.vocab is not None)
     assert len(data.y) == len(data.x) > 0
     assert data.x.shape[1:] == tuple(info.input_shape)
     for field in ("input_shape", "labels", "layout", "classes", "targets", "feature_names", "class_counts"):

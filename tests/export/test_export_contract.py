@@ -13,7 +13,7 @@ from dlcli.export import onnx_export as ox
 from dlcli.export.parity import check_parity
 from dlcli.nn.base import layers
 from dlcli.nn.model import build_model, plan_model
-from tests.layer_examples import EXAMPLES, SEQ, concrete
+from tests.layer_examples import EXAMPLES, SEQ, TOKEN_IDS, VOCAB, concrete
 
 # layers whose example takes several inputs get a single-input model around them
 WRAPPED = {"select": ([{"lstm": {"hidden": 4, "return": "all"}}, {"select": 1}], (None, 3))}
@@ -29,8 +29,8 @@ def model_for(name: str) -> tuple[list, tuple]:
 def inputs(name: str, shape: tuple, n: int, length: int = SEQ) -> np.ndarray:
     rng = np.random.default_rng(0)
     dims = tuple(length if d is None else d for d in shape)
-    if name == "embedding":
-        return rng.integers(0, 11, (n, *dims)).astype(np.float32)
+    if name in TOKEN_IDS:
+        return rng.integers(0, VOCAB, (n, *dims)).astype(np.float32)
     return rng.normal(size=(n, *dims)).astype(np.float32)
 
 
