@@ -33,7 +33,7 @@ from dlcli.recipe.check import load_recipe  # noqa: E402
 from dlcli.report.console import TrainReporter  # noqa: E402
 from dlcli.workflows.train import run_training  # noqa: E402
 
-RECIPES = ["digits-vae", "ring8-gan"]
+RECIPES = {"digits-vae": 60, "ring8-gan": 60, "pydoc-gpt": 4}  # recipe -> epochs per run (--epochs overrides)
 
 
 def overrides(epochs: Optional[int]) -> list[str]:
@@ -50,11 +50,12 @@ def time_dlcli(recipe: Path, epochs: Optional[int]) -> tuple[float, float]:
     return seconds, last["train.loss"]
 
 
-def vae_epoch(fit, perm, x, bs) -> torch.Tensor:
+def vae_epoch(fit, x, bs) -> torch.Tensor:
     """What an engineer writes for a VAE step: encode, reparameterise, decode, -ELBO, step."""
     from torch.nn import functional as F
 
     task, nets, opt = fit.task, fit.nets, fit.role(None).optimizer
+    perm = torch.randperm(len(x), generator=fit.gen)
     total = torch.zeros(())
     for i in range(fit.steps_per_epoch):
         xb = x[perm[i * bs:(i + 1) * bs]]
@@ -74,11 +75,12 @@ def vae_epoch(fit, perm, x, bs) -> torch.Tensor:
     return total / fit.steps_per_epoch
 
 
-def gan_epoch(fit, perm, x, bs) -> torch.Tensor:
+def gan_epoch(fit, x, bs) -> torch.Tensor:
     """What an engineer writes for a GAN step: a discriminator step on real and fake, a generator step."""
     from torch.nn import functional as F
 
     task, nets = fit.task, fit.nets
+    perm = torch.randperm(len(x), generator=fit.gen)
     d_opt, g_opt = fit.roles["discriminator"].optimizer, fit.roles["generator"].optimizer
     total = torch.zeros(())
     for i in range(fit.steps_per_epoch):
@@ -100,6 +102,29 @@ def gan_epoch(fit, perm, x, bs) -> torch.Tensor:
     return total / fit.steps_per_epoch
 
 
+def lm_epoch(fit, x, bs) -> torch.Tensor:
+    """nanoGPT's loop: random windows of the train stream, cross-entropy, clipped AdamW step, per-step cosine."""
+    from torch.nn import functional as F
+
+    ids, ctx, net, r = x.reshape(-1), fit.task.args.context, fit.nets["net"], fit.role(None)
+    offsets, total = torch.arange(ctx + 1), torch.zeros(())
+    for _ in range(fit.steps_per_epoch):
+        w = ids[torch.randint(0, len(ids) - ctx, (bs,), generator=fit.gen)[:, None] + offsets]
+        logits = net(w[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1))
+        r.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(r.params, fit.grad_clip)
+        r.optimizer.step()
+        r.scheduler.step()
+        total += loss.detach()
+    return total / fit.steps_per_epoch
+
+
+def hand_epoch(fit):
+    return lm_epoch if "net" in fit.nets else vae_epoch if "encoder" in fit.nets else gan_epoch
+
+
 def hand_loop(recipe: Path, epochs: Optional[int]) -> tuple[float, float]:
     """The loop, the task's own val evaluation each epoch, a resumable checkpoint each epoch (the
     weights and every optimizer's state, as PyTorch's checkpoint tutorial writes it), and the
@@ -107,11 +132,10 @@ def hand_loop(recipe: Path, epochs: Optional[int]) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         fit = build_fit(load_recipe(recipe, overrides(epochs)))
-        x, bs = fit.data.x["train"], fit.batch_size
-        epoch = vae_epoch if "encoder" in fit.nets else gan_epoch
+        x, bs, epoch = fit.data.x["train"], fit.batch_size, hand_epoch(fit)
         for _ in range(fit.resolved.recipe.train.epochs):
             fit.model.train()
-            loss = epoch(fit, torch.randperm(len(x), generator=fit.gen), x, bs)
+            loss = epoch(fit, x, bs)
             fit.task.evaluate("val", fit)
             torch.save({"model": fit.model.state_dict(),
                         **{role: r.optimizer.state_dict() for role, r in fit.roles.items()}}, Path(out) / "last.pt")
@@ -150,7 +174,8 @@ def measure(recipe: Path, epochs: Optional[int], repeats: int) -> tuple:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=6, help="pairs of runs")
-    p.add_argument("--epochs", type=int, default=60, help="0: each recipe's own")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: 60, 4 for pydoc-gpt; 0: each recipe's own)")
+    p.add_argument("--only", nargs="*", default=list(RECIPES), help="the recipes to run")
     p.add_argument("--write", action="store_true")
     p.add_argument("--one", choices=sorted(SIDES), help=argparse.SUPPRESS)
     p.add_argument("--recipe", type=Path, help=argparse.SUPPRESS)
@@ -159,11 +184,13 @@ def main() -> None:
         SIDES[a.one](a.recipe, 1)
         print(json.dumps(SIDES[a.one](a.recipe, a.epochs)))
         return
-    rows = [(name, *measure(ROOT / "recipes" / f"{name}.yaml", a.epochs, a.repeats)) for name in RECIPES]
+    rows = [(name, *measure(ROOT / "recipes" / f"{name}.yaml", RECIPES[name] if a.epochs is None else a.epochs, a.repeats))
+            for name in a.only]
     table = ["| recipe | dlcli train (s) | hand loop (s) | ratio (median of pairs) | ratio of fastest runs | "
              "final train.loss dlcli | hand |", "|---|---|---|---|---|---|---|"]
     table += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f}x | {r[4]:.3f}x | {r[5]:.6f} | {r[6]:.6f} |" for r in rows]
-    length = f"{a.epochs} epochs" if a.epochs else "each recipe as shipped"
+    length = f"{a.epochs} epochs" if a.epochs else "each recipe as shipped" if a.epochs == 0 else \
+        ", ".join(f"{name} {RECIPES[name]} epochs" for name in a.only)
     publish([f"### VAE and GAN training vs hand-written loops ({time.strftime('%Y-%m-%d')})", "",
              f"Machine: {machine()}. {length}, {a.repeats} pairs of runs, each run in a fresh process (medians; the "
              "side going first swaps each pair); both sides evaluate val every epoch with the task's metrics, write a "

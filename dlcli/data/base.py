@@ -21,7 +21,7 @@ augmentations = Registry("augmentation")
 normalizers = Registry("normalization")
 
 Layout = Literal["tabular", "image", "sequence"]
-LabelKind = Literal["classes", "values"]  # integer class labels, or real-valued targets
+LabelKind = Literal["classes", "values", "sequences"]  # integer class labels, real-valued targets, or token sequences
 
 
 class SourceArgs(Strict):

@@ -21,11 +21,17 @@ class Parts:
     callbacks: list = field(default_factory=list)  # (entry class, args)
 
 
+def is_text(info: Any) -> bool:
+    """Token ids with no labels: a text, which only a language model reads (labelled token data,
+    like balanced parentheses, feeds the supervised tasks)."""
+    return getattr(info, "vocab", None) is not None and getattr(info, "labels", None) is None
+
+
 def infer_task(info: Any) -> tuple[Optional[str], Optional[str]]:
     """(task name, None) of the registered task inferred from the data's labels, or (None, why not)."""
     from dlcli.tasks import tasks
 
-    labels = "tokens" if getattr(info, "vocab", None) is not None else getattr(info, "labels", None)
+    labels = "tokens" if is_text(info) else getattr(info, "labels", None)
     named = [n for n in tasks.names() if tasks.get(n).needs.infer_from == labels and labels is not None]
     if named:
         return named[0], None
@@ -52,7 +58,7 @@ def check_task(doc: dict, info: Any, problems: list[Problem]) -> Optional[Any]:
         return None
     task = type(entry)(args)
     task.name = task_name(doc, value)
-    refusal = task.needs.refusal(info.labels, info.vocab is not None) if info is not None else None
+    refusal = task.needs.refusal(info.labels, is_text(info)) if info is not None else None
     if refusal:
         problems.append(Problem(("task",), f"the {task.name} task cannot train on this data: {refusal}"))
     elif info is not None:

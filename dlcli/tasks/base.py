@@ -44,7 +44,8 @@ class Needs:
                     "language_model on it")
         if have in self.labels:
             return None
-        words = {"classes": "class labels", "values": "real-valued targets", None: "no labels"}
+        words = {"classes": "class labels", "values": "real-valued targets", "sequences": "target token sequences",
+                 None: "no labels"}
         want = " or ".join(words[k] for k in self.labels)
         return f"it needs data with {want}, and this data has {words[have]}"
 

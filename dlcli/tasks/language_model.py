@@ -140,7 +140,7 @@ train: {epochs: 2, batch_size: 32}
                    "output": {"shape": [None, None, vocab], "meaning": "next-token scores (logits) at each position"}}
         return {"model": ExportModule(fit.model, {"input": x.cpu().numpy()}, ["logits"], meaning, seq_axes=[0])}
 
-    def generate(self, logits_of: Callable[[np.ndarray], np.ndarray], prompt: list[int], length: int,
+    def continue_tokens(self, logits_of: Callable[[np.ndarray], np.ndarray], prompt: list[int], length: int,
                  temperature: float, top_k: Optional[int], seed: int) -> Iterator[int]:
         """`length` new token ids after `prompt`, each drawn from the scores `logits_of` gives for the
         last `context` ids ((1, T) int64 -> (1, T, vocab)), with a numpy generator seeded by `seed`:

@@ -73,7 +73,7 @@ def sample_text(run_dir: Path, prompt: str, length: int, temperature: float = 1.
 
     check_options(length, temperature, top_k)
     run, fit = load_run(run_dir)
-    if not hasattr(fit.task, "generate"):
+    if not hasattr(fit.task, "continue_tokens"):
         raise UsageError(f"{run} is a {fit.resolved.task} run: --prompt continues text with a language model run")
     tok = tokenizer(fit)
     ids = prompt_ids(tok, prompt, strict, warn)
@@ -83,7 +83,7 @@ def sample_text(run_dir: Path, prompt: str, length: int, temperature: float = 1.
     new: list[int] = []
     shown = ""
     start = ids or tok.encode("\n").tolist() or [0]  # an empty prompt starts a new line, as nanoGPT's sampler does
-    for token in fit.task.generate(scores, start, length, temperature, top_k, seed):
+    for token in fit.task.continue_tokens(scores, start, length, temperature, top_k, seed):
         new.append(token)
         text = tok.decode(new)  # whole, so a character split over byte-level tokens comes out once complete
         if emit is not None and text.startswith(shown) and len(text) > len(shown):

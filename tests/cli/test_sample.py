@@ -71,3 +71,9 @@ def test_bad_requests_are_exit_2(cli, runs, tmp_path, args, words):
 def test_sample_on_a_classifier_run_is_exit_2(cli, runs):
     r = cli("sample", runs["classification"])
     assert r.code == 2 and "classification run" in r.err and "generative" in r.err
+
+
+def test_a_prompt_on_a_run_that_is_not_a_language_model_is_exit_2(cli, runs):
+    r = cli("sample", runs["cgan"], "--prompt", "hello")
+    err = " ".join(r.err.split())
+    assert r.code == 2 and "is a cgan run" in err and "language model" in err and "Traceback" not in err

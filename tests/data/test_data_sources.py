@@ -30,6 +30,9 @@ def test_info_agrees_with_load(name, source_args, tmp_path):
         assert sorted(set(data.y.tolist())) == list(range(len(info.classes)))
     elif info.labels == "values":
         assert data.y.dtype == np.float32 and data.y.shape == (len(data.x), info.targets)
+    elif info.labels == "sequences":  # token id targets, padded with 0: ids of the source's vocabulary
+        assert info.vocab is not None and data.y.dtype == np.int64 and data.y.ndim == 2
+        assert 0 <= data.y.min() and data.y.max() < len(info.vocab)
     else:
         assert data.y.dtype == np.float32 and data.y.shape == (len(data.x), 0) and info.outputs is None
 

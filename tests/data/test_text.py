@@ -16,9 +16,9 @@ from dlcli.recipe.schema import Split
 
 RECIPE = """
 name: t
-task: {name: autoencoder, code: 2}
+task: {name: language_model, context: 4}
 data: {source: SOURCE, normalize: none}
-models: {encoder: [{linear: 4}], decoder: [{linear: auto}]}
+model: [{embedding: {dim: 4}}, {linear: auto}]
 """
 BPE = {"type": "bpe", "vocab": 300}
 LINES = "".join(f"line {i:04d}: the quick brown fox jumps over the lazy dog.\n" for i in range(200))
@@ -203,7 +203,7 @@ def test_validate_accepts_a_text_recipe(cli, write):
     (write("c.txt", LINES)).touch()
     r = validate(cli, write, "{type: text, path: c.txt}")
     assert r.code == 0, r.err
-    assert "(256,)" in r.out
+    assert "input (4,) -> output (4, " in r.out  # windows of the task's context, a score per token
 
 
 def test_validate_refuses_a_hash_split(cli, write):
