@@ -130,10 +130,9 @@ def split_model(spec: Any, task: Any, problems: list[Problem]) -> dict[str, tupl
         problems.append(Problem(where, f"one model for the {task.name} task needs exactly one `{marker}` layer (where "
                                 f"the {first} ends and the {second} begins), found {len(marks)}; or write {both}"))
         return {}
-    k = marks[0]
+    k, where = marks[0], at if init is None else ("model",)  # {layers, init}: plan_model walks into `layers`
     part = (lambda items: items) if init is None else (lambda items: {"layers": items, "init": init})
-    return {first: (part(layers[:k]), at if init is None else ("model",), 0),
-            second: (part(layers[k + 1:]), at if init is None else ("model",), k + 1)}
+    return {first: (part(layers[:k]), where, 0), second: (part(layers[k + 1:]), where, k + 1)}
 
 
 def check_roles(doc: dict, key: str, task: Any, default: Any, problems: list[Problem]) -> dict:
