@@ -13,7 +13,7 @@ def test_recipes_are_shipped():
     assert {"digits-mlp", "digits-cnn", "digits-resnet", "iris-mlp", "moons-mlp", "wine-logistic",
             "breast-cancer-svm", "diabetes-regression", "digits-ae", "digits-linear-ae", "digits-sparse-ae",
             "digits-denoising-ae", "digits-vae", "digits-cgan", "ring8-gan", "grid25-gan", "pydoc-char-lstm",
-            "pydoc-gpt"} <= names
+            "pydoc-gpt", "stdlib-gpt"} <= names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)

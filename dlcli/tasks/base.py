@@ -71,6 +71,7 @@ class ExportModule:
     outputs: list
     meaning: dict = field(default_factory=dict)  # JSON-ready: what each input and output is
     seq_axes: Optional[list] = None  # per-sample axes left dynamic (None: a sequence input's, without meaning)
+    more_inputs: list = field(default_factory=list)  # further examples (other lengths) the parity gate runs too
 
 
 class Batches(Protocol):

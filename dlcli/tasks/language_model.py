@@ -128,7 +128,8 @@ train: {epochs: 2, batch_size: 32}
     # ---------------------------------------------------------------- export and generation
 
     def export_modules(self, fit: Any) -> dict[str, ExportModule]:
-        """model.onnx: (B, T) int64 token ids -> (B, T, vocab) next-token scores, T dynamic up to the context."""
+        """model.onnx: (B, T) int64 token ids -> (B, T, vocab) next-token scores, T dynamic up to the
+        context; traced at a short length, parity-gated there and at the full context."""
         t = self.args.context
         held = stream(fit.data, "test" if fit.data.size("test") else "val" if fit.data.size("val") else "train")
         n = min(t, TRACE_LENGTH, len(held) // 4)  # T is dynamic: a short trace exports recurrent layers in seconds
@@ -138,7 +139,9 @@ train: {epochs: 2, batch_size: 32}
                    "input": {"shape": [None, None], "dtype": "int64", "meaning": f"token ids, at most {t} per row",
                              "context": t, "tokenizer": fit.data.dataset.extra.get("tokenizer")},
                    "output": {"shape": [None, None, vocab], "meaning": "next-token scores (logits) at each position"}}
-        return {"model": ExportModule(fit.model, {"input": x.cpu().numpy()}, ["logits"], meaning, seq_axes=[0])}
+        more = [{"input": held[: 2 * t].reshape(2, t).cpu().numpy()}] if n < t and len(held) >= 2 * t else []
+        return {"model": ExportModule(fit.model, {"input": x.cpu().numpy()}, ["logits"], meaning, seq_axes=[0],
+                                      more_inputs=more)}
 
     def continue_tokens(self, logits_of: Callable[[np.ndarray], np.ndarray], prompt: list[int], length: int,
                  temperature: float, top_k: Optional[int], seed: int) -> Iterator[int]:

@@ -85,7 +85,9 @@ def sample_text(run_dir: Path, prompt: str, length: int, temperature: float = 1.
     start = ids or tok.encode("\n").tolist() or [0]  # an empty prompt starts a new line, as nanoGPT's sampler does
     for token in fit.task.continue_tokens(scores, start, length, temperature, top_k, seed):
         new.append(token)
-        text = tok.decode(new)  # whole, so a character split over byte-level tokens comes out once complete
+        # decoded whole, and a trailing U+FFFD held back: a character split over byte-level tokens
+        # shows once its last byte has come
+        text = tok.decode(new).rstrip("\ufffd")
         if emit is not None and text.startswith(shown) and len(text) > len(shown):
             emit(text[len(shown):])
             shown = text

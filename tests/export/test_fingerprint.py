@@ -31,3 +31,22 @@ def test_weights_and_structure_count():
     other = model()
     other.graph.node[0].op_type = "Add"
     assert graph_sha256(model()) != graph_sha256(other)
+
+
+def test_the_exporters_numbering_of_values_and_nodes_does_not_count():
+    """The same graph with its constant and node names counted from elsewhere (a process that
+    exported another model first) hashes the same; what feeds which input still counts."""
+    def chain(a: str, b: str, node: str, second: float = 2.0) -> onnx.ModelProto:
+        c1 = numpy_helper.from_array(np.full((2,), 1.0, np.float32), a)
+        c2 = numpy_helper.from_array(np.full((2,), second, np.float32), b)
+        nodes = [helper.make_node("Add", ["x", a], [f"{a}_out"], name=f"node_{node}"),
+                 helper.make_node("Mul", [f"{a}_out", b], ["y"], name=f"node_{node}_1")]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 2])],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, 2])], [c1, c2])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+    assert graph_sha256(chain("val_11", "val_3", "Add_7")) == graph_sha256(chain("val_12", "val_4", "Add_8"))
+    assert graph_sha256(chain("val_11", "val_3", "Add_7")) != graph_sha256(chain("val_11", "val_3", "Add_7", 3.0))
+    swapped = chain("val_11", "val_3", "Add_7")  # the constants fed to the other node: another computation
+    swapped.graph.node[0].input[1], swapped.graph.node[1].input[1] = "val_3", "val_11"
+    assert graph_sha256(swapped) != graph_sha256(chain("val_11", "val_3", "Add_7"))

@@ -97,10 +97,13 @@ def test_a_text_without_a_task_trains_a_language_model(cli, write, corpus):
 
 
 def test_sampling_gives_the_same_text_through_onnx_runtime_and_pytorch(cli, write, corpus, tmp_path):
-    r = cli("train", write("lm.yaml", LM), "--runs-dir", tmp_path / "runs", "--json")
+    r = cli("train", write("lm.yaml", LM.replace("context: 12", "context: 24")), "--runs-dir", tmp_path / "runs", "--json")
     assert r.code == 0, r.err
     run = json.loads(r.out)["run"]
-    assert cli("export", run).code == 0
+    r = cli("export", run, "--json")
+    assert r.code == 0, r.err
+    parity = json.loads(r.out)["parity"]  # traced short, gated there and at the whole context
+    assert parity["passed"] and parity["shapes"] == [[4, 16], [2, 24]]
     texts = {}
     for engine in ("onnxruntime", "pytorch"):
         r = cli("sample", run, "--prompt", "the c", "--length", "40", "--temperature", "0.8", "--top-k", "5",
