@@ -40,7 +40,6 @@ class LanguageModel(TaskBase):
 
     Args = LMArgs
     needs = Needs(labels=(None,), infer_from="tokens", tokens=True)
-    default_loss = None
     example = """
 task: {name: language_model, context: 16, epoch_tokens: 4096, eval_tokens: 2048}
 data: {source: pydoc_topics}
