@@ -201,7 +201,7 @@ def test_shipped_search_interrupted_and_resumed_with_two_workers(tmp_path):
     from tests.conftest import ROOT
 
     cmd = [sys.executable, "-m", "dlcli", "tune", str(ROOT / "recipes" / "digits-cnn-tune.yaml"), "--workers", "2",
-           "--trials", "8", "--studies-dir", str(tmp_path), "--set", "train.epochs=2", "--set", "search.pruner=none"]
+           "--trials", "8", "--studies-dir", str(tmp_path), "--set", "train.epochs=6", "--set", "search.pruner=none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             start_new_session=True)
     trials = tmp_path / "digits-cnn-tune" / "trials"
