@@ -202,8 +202,10 @@ def test_shipped_search_interrupted_and_resumed_with_two_workers(tmp_path):
 
     cmd = [sys.executable, "-m", "dlcli", "tune", str(ROOT / "recipes" / "digits-cnn-tune.yaml"), "--workers", "2",
            "--trials", "8", "--studies-dir", str(tmp_path), "--set", "train.epochs=6", "--set", "search.pruner=none"]
+    # Ctrl-C as a terminal sends it: a runner started in the background (`cmd &`, no job control)
+    # hands its children SIGINT ignored, and the search would run to its end
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     trials = tmp_path / "digits-cnn-tune" / "trials"
     deadline = time.time() + 120
     while time.time() < deadline and not any(json.loads(p.read_text()).get("status") == "completed"
