@@ -68,14 +68,14 @@ def sample_text(run_dir: Path, prompt: str, length: int, temperature: float = 1.
                 warn: Callable[[str], None] = print) -> dict:
     """Generate `length` tokens after `prompt`, handing the prompt and then each new piece of text to
     `emit` as it comes (once every option has been checked)."""
-    from dlcli.tasks.language_model import tokenizer
+    from dlcli.data.tokenize import from_json
     from dlcli.workflows.runs import load_run
 
     check_options(length, temperature, top_k)
     run, fit = load_run(run_dir)
     if not hasattr(fit.task, "continue_tokens"):
         raise UsageError(f"{run} is a {fit.resolved.task} run: --prompt continues text with a language model run")
-    tok = tokenizer(fit)
+    tok = from_json(fit.data.dataset.extra["tokenizer"])  # the run's own, rebuilt from its data record
     ids = prompt_ids(tok, prompt, strict, warn)
     scores, used = scorer(run, fit, engine)
     if emit is not None:
