@@ -191,7 +191,7 @@ def main() -> None:
     table += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f}x | {r[4]:.3f}x | {r[5]:.6f} | {r[6]:.6f} |" for r in rows]
     length = f"{a.epochs} epochs" if a.epochs else "each recipe as shipped" if a.epochs == 0 else \
         ", ".join(f"{name} {RECIPES[name]} epochs" for name in a.only)
-    publish([f"### VAE and GAN training vs hand-written loops ({time.strftime('%Y-%m-%d')})", "",
+    publish([f"### {', '.join(a.only)}: dlcli train vs hand-written loops ({time.strftime('%Y-%m-%d')})", "",
              f"Machine: {machine()}. {length}, {a.repeats} pairs of runs, each run in a fresh process (medians; the "
              "side going first swaps each pair); both sides evaluate val every epoch with the task's metrics, write a "
              "resumable checkpoint every epoch and evaluate every split at the end.", "", *table, ""], a.write)

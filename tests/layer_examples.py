@@ -38,7 +38,11 @@ EXAMPLES = {
     "rnn": ({"rnn": {"hidden": 5, "nonlinearity": "relu", "return": "sequence"}}, (T, 3)),
     "lstm": ({"lstm": {"hidden": 5, "bidirectional": True, "num_layers": 2, "return": "all"}}, (T, 3)),
     "gru": ({"gru": 5}, (6, 3)),
+    # a fixed length: an export unrolls its time loop, so the graph fixes T
+    "ntm": ({"ntm": {"memory": 5, "width": 3, "controller": 4, "read_heads": 2, "write_heads": 2, "shift": 2}}, (3, 3)),
     "attention": ({"attention": {"heads": 2, "causal": True}}, (T, 8)),
+    "cross_attention": ({"cross_attention": {"score": "dot", "heads": 2}}, (T, 5)),
+    "transformer_decoder": ({"transformer_decoder": {"depth": 1, "heads": 2, "ff": 16, "norm_first": True}}, (T, 8)),
     "transformer_encoder": ({"transformer_encoder": {"depth": 1, "heads": 2, "ff": 16, "norm_first": True}}, (T, 8)),
     "positional": ({"positional": {"kind": "learned", "max_len": 16}}, (T, 8)),
     "residual": ({"residual": [{"conv2d": {"out": 6, "stride": 2, "padding": 1}}, "relu"]}, (3, 6, 6)),
@@ -46,13 +50,26 @@ EXAMPLES = {
     "repeat": ({"repeat": {"times": 2, "layers": [{"linear": 4}, "relu"]}}, (4,)),
 }
 
+# layers that attend over an encoder's output: the per-sample shape of that memory (S dynamic)
+MEMORY = {"cross_attention": (T, 6), "transformer_decoder": (T, 8)}
+
+
+def runnable(name, model):
+    """The built example as a module of its inputs: a memory reader takes (x, memory)."""
+    from dlcli.nn._seq2seq_modules import Attending
+
+    return Attending(model).train(model.training) if name in MEMORY else model
+
 
 def concrete(shape):
     return tuple(SEQ if d is None else d for d in shape)
 
 
-def sample(name, shape):
-    """A batch of 3 for `shape` (tuple of tensors for a list of shapes; token ids for TOKEN_IDS)."""
+def sample(name, shape, memory=True):
+    """A batch of 3 for `shape` (tuple of tensors for a list of shapes; token ids for TOKEN_IDS;
+    with the memory after it for a layer in MEMORY)."""
+    if memory and name in MEMORY:
+        return sample(name, shape, False), torch.randn(3, *concrete(MEMORY[name]))
     if isinstance(shape, list):
         return tuple(sample(name, s) for s in shape)
     if name in TOKEN_IDS:

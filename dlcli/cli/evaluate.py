@@ -17,7 +17,7 @@ def eval_run(
 ) -> None:
     """Evaluate a run's checkpoint (best epoch, or last with train.eval: last) on its train, val or test split."""
     from dlcli.workflows.runs import evaluate_run
-    from dlcli.report.console import console, err_console, metrics_table, print_json
+    from dlcli.report.console import console, err_console, metrics_table, per_length_table, print_json
 
     result = evaluate_run(run, split)
     for warning in result.get("warnings", []):  # on stderr: stdout may be a --json consumer
@@ -27,6 +27,8 @@ def eval_run(
         return
     console().print(f"{result['run']}: {split} split, {result['samples']} samples, {result['weights']} weights")
     console().print(metrics_table({split: result["metrics"]}, title=""))
+    if result["metrics"].get("per_length"):
+        console().print(per_length_table(result["metrics"]["per_length"], f"{split} split by source length"))
     cm = result["metrics"].get("confusion_matrix")
     if cm:
         console().print(confusion_table(cm, result.get("classes")))

@@ -11,7 +11,8 @@ from dlcli.cli.options import Json
 
 EXAMPLE = "Example: dlcli predict runs/digits-cnn/latest samples.csv --out predictions.csv"
 INPUT_HELP = ("A .csv/.tsv/.txt table (comma, tab or space separated; header row optional), an .npz/.npy array, "
-              "an image or a folder of images.")
+              "an image or a folder of images; for a seq2seq run, a text file of source strings (one per line) or "
+              "a .csv with the source column.")
 
 
 def predict(
@@ -23,7 +24,8 @@ def predict(
     json: Json = False,
 ) -> None:
     """Predict with an exported model on raw inputs: labels and probabilities, or values (ONNX Runtime only)."""
-    from dlcli.export.predict import check_out, predict as run_predict, write_predictions
+    from dlcli.export.predict import check_out, write_predictions
+    from dlcli.export.seq2seq_predict import predict_any as run_predict
     from dlcli.report.console import print_json
 
     check_out(out, input_path, model)
@@ -65,7 +67,9 @@ def plain_lines(doc: dict) -> list[str]:
     lines = []
     for p in doc["predictions"]:
         key = p.get("row", p.get("file"))
-        if "values" in p:
+        if "output" in p:  # a seq2seq run's decoded string
+            lines.append(f"{key}\t{p['output']}")
+        elif "values" in p:
             lines.append("\t".join([str(key)] + [f"{v:.6g}" for v in p["values"]]))
         else:
             lines.append(f"{key}\t{p['label']}\t{p.get('probability', p.get('score')):.4f}")
@@ -80,6 +84,12 @@ def table(doc: dict, width: int = 80):
     key = "file" if "file" in preds[0] else "row"
     t = Table(title=f"{doc['model']}: {doc['rows']} predictions")
     t.add_column(key, justify="left" if key == "file" else "right")
+    if "output" in preds[0]:
+        t.add_column("source")
+        t.add_column("output")
+        for p in preds:
+            t.add_row(str(p[key]), p["source"], p["output"])
+        return t
     if "values" in preds[0]:
         return value_rows(t, preds, key)
     one, many = ("probability", "probabilities") if "probability" in preds[0] else ("score", "scores")

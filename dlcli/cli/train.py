@@ -28,7 +28,7 @@ def train(
     from dlcli.data.splits import describe_leakage, leaked
     from dlcli.workflows.train import run_training
     from dlcli.errors import UsageError
-    from dlcli.report.console import TrainReporter, console, err_console, metrics_table, print_json
+    from dlcli.report.console import TrainReporter, console, err_console, metrics_table, per_length_table, print_json
 
     if (recipe is None) == (resume is None):
         raise UsageError("give a recipe to train, or --resume RUN_DIR (not both)")
@@ -50,6 +50,8 @@ def train(
     weights = record.get("weights", {})
     which = f"last epoch {weights['epoch']}" if weights.get("eval") == "last" else f"best epoch {record['best_epoch']}"
     console().print(metrics_table(record["metrics"], title=which))
+    if record["metrics"].get("test", {}).get("per_length"):
+        console().print(per_length_table(record["metrics"]["test"]["per_length"], "test split by source length"))
     console().print(f"run directory: {record['run']}  ({record['stop_reason']})")
     if "export" in record:
         from dlcli.cli.export import describe

@@ -51,7 +51,7 @@ class DataInfo:
     labels: Optional[LabelKind]
     layout: Layout
     classes: Optional[list[str]] = None  # class labels: class names, index = label
-    targets: Optional[int] = None  # value labels: number of target columns
+    targets: Optional[int] = None  # value labels: number of target columns; token sequences: the target's width
     feature_names: Optional[list[str]] = None
     raw_shape: Optional[tuple] = None  # what users hand over when it differs: digits are 64 pixels
     samples: Optional[int] = None  # how many samples there are in all (None: not known without loading)
@@ -67,7 +67,9 @@ class DataInfo:
 
     @property
     def outputs(self) -> Optional[int]:
-        """Classes or target columns: what a supervised head predicts (None without labels)."""
+        """Classes or target columns: what a supervised head predicts (None without labels or for sequences)."""
+        if self.labels == "sequences":
+            return None
         return len(self.classes) if self.classes is not None else self.targets
 
 

@@ -1,4 +1,5 @@
-"""File sources: a CSV table and a folder of images (one subfolder per class); .npz archives are in npz.py.
+"""File sources: a CSV table and a folder of images (one subfolder per class); .npz archives are in npz.py,
+and the csv source's string pairs for seq2seq (`source:` set) in pairs.py.
 
 Relative paths are resolved against `base`, the recipe's folder. Every problem with the user's
 files is a SourceError whose `key` names the source argument to fix, and whose message says what
@@ -23,6 +24,7 @@ from pydantic import Field, field_validator
 
 from dlcli import fsio
 from dlcli.data.base import DataInfo, Dataset, LabelKind, Source, SourceArgs, SourceError, sources
+from dlcli.data.pairs import check_pair_args, pairs_dataset
 from dlcli.registry import closest
 
 MAX_CLASSES = 20  # an integer csv target with at most this many distinct values is a class label
@@ -94,7 +96,10 @@ def label_dataset(x: np.ndarray, y: np.ndarray, info: DataInfo) -> Dataset:
 class CsvArgs(SourceArgs):
     path: str = Field(description="the CSV file (with a header row), relative to the recipe's folder")
     target: str = Field(description="name of the target column")
-    features: Optional[list[str]] = Field(None, description="feature columns; default: every column but the target")
+    source: Optional[str] = Field(None, description="the source-string column, for seq2seq: the target column then "
+                                  "holds the target strings")
+    features: Optional[list[str]] = Field(None, description="feature columns; default: every column but the target "
+                                          "(not with `source`)")
     delimiter: str = Field(",", min_length=1, max_length=1, description="the field separator")
     split_column: Optional[str] = Field(None, description="column saying which split each row is in (train, val "
                                         "or test), for `data.split: given`; never a feature")
@@ -240,22 +245,31 @@ def csv_matrix(t: Table, cols: list[int], names: list[str]) -> np.ndarray:
 
 @sources.register("csv")
 class Csv(Source):
-    """A CSV file with a header row: numeric feature columns and one target column."""
+    """A CSV file with a header row: numeric features and a target column, or (with `source`) string pairs for seq2seq.
+
+    In pairs mode (dlcli/data/pairs.py) the source and target columns hold strings, read as characters."""
 
     Args = CsvArgs
     main = "path"
 
     def scan(self, a: CsvArgs, base: Path, labels: Optional[LabelKind]) -> Dataset:
-        """Every cell read and checked, so `validate` finds what training would trip on."""
+        """Every cell read and checked, so `validate` finds what training would trip on. In pairs
+        mode the target is always token sequences, whatever `labels` hints (the task refuses a mismatch)."""
+        if a.source is not None:
+            check_pair_args(a)
         t = read_table(resolve(a.path, base), a.delimiter)
         given = csv_given(t, a.split_column) if a.split_column is not None else None  # before it is read as a feature
+        data = pairs_dataset(t, a.source, a.target) if a.source is not None else self.numeric(t, a, labels)
+        if given is not None:
+            data.given, data.info.given = given, {part: len(idx) for part, idx in given.items()}
+        return data
+
+    def numeric(self, t: Table, a: CsvArgs, labels: Optional[LabelKind]) -> Dataset:
+        """Numeric feature columns and a target of class labels or values."""
         y, info = csv_target(t, a.target, labels)
         cols, names = csv_features(t, a)
         info.input_shape, info.feature_names = (len(cols),), names
-        data = label_dataset(csv_matrix(t, cols, names), y, counted(info, y))
-        if given is not None:
-            data.given, info.given = given, {part: len(idx) for part, idx in given.items()}
-        return data
+        return label_dataset(csv_matrix(t, cols, names), y, counted(info, y))
 
     def info(self, a: CsvArgs, base: Path, labels: Optional[LabelKind] = None) -> DataInfo:
         return self.scan(a, base, labels).info

@@ -207,8 +207,8 @@ class _Sequences(Source):
 
     def described(self, a: Any, plan: Plan) -> DataInfo:
         given = plan.given
-        return DataInfo((plan.width,), self.labels, "sequence", samples=sum(given.values()), given=given,
-                        vocab=SPECIALS + self.symbols(a), contiguous=True)
+        return DataInfo((plan.width,), self.labels, "sequence", targets=plan.target_width,
+                        samples=sum(given.values()), given=given, vocab=SPECIALS + self.symbols(a), contiguous=True)
 
     def info(self, a: Any, base: Path, labels: Optional[LabelKind] = None, split: Any = None) -> DataInfo:
         return self.described(a, self.plan(a, split))

@@ -78,10 +78,15 @@ def export_module(s: Any, recipe_sha: str, stem: str, em: Any, path: Path, opset
 def gate(em: Any, blob: bytes, x: Any, tolerance: Any) -> dict:
     """The parity report of the example, and of every further example (a sequence model's other
     lengths): all must pass; the worst one's figures are reported, with the shape of each example."""
-    examples = [x] + [next(iter(more.values())) for more in em.more_inputs]
+    examples = [x] + [tuple(more.values()) if len(more) > 1 else next(iter(more.values())) for more in em.more_inputs]
     reports = [check_parity(em.module, blob, xi, tolerance.atol, tolerance.rtol) for xi in examples]
     worst = max(reports, key=lambda r: (not r["passed"], r["max_abs"]))
     if len(reports) > 1:
         worst = {**worst, "passed": all(r["passed"] for r in reports),
-                 "shapes": [list(np.shape(xi)) for xi in examples]}
+                 "shapes": [shapes(xi) for xi in examples]}
     return worst
+
+
+def shapes(x: Any) -> list:
+    """An example's shape, or one per input for a module with several."""
+    return [list(np.shape(v)) for v in x] if isinstance(x, tuple) else list(np.shape(x))

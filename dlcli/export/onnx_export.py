@@ -48,16 +48,25 @@ def quiet_exporter():
             lg.setLevel(level)
 
 
-def dynamic_shapes(seq_axes: list[int], dynamic_batch: bool, inputs: int = 1) -> Optional[tuple]:
+def per_input(seq_axes: list, inputs: int) -> list[list[int]]:
+    """Sequence axes per input: `[0]` (the first input's axis 0) or `[[0], [0]]` (one list per input)."""
+    if seq_axes and isinstance(seq_axes[0], (list, tuple)):
+        return [list(a) for a in seq_axes] + [[] for _ in range(inputs - len(seq_axes))]
+    return [list(seq_axes)] + [[] for _ in range(inputs - 1)]
+
+
+def dynamic_shapes(seq_axes: list, dynamic_batch: bool, inputs: int = 1) -> Optional[tuple]:
     """Batch axis dynamic when asked; sequence axes (per-sample indices) dynamic where the
     network allows it (Dim.AUTO keeps an axis fixed when the network needs a fixed length)."""
     import torch
 
-    dims: dict[int, Any] = {1 + axis: torch.export.Dim.AUTO for axis in seq_axes}
-    if dynamic_batch:
-        dims[0] = torch.export.Dim.DYNAMIC
-    more = [{0: torch.export.Dim.DYNAMIC} if dynamic_batch else None for _ in range(inputs - 1)]
-    return (dims, *more) if dims or any(more) else None
+    shapes = []
+    for axes in per_input(seq_axes, inputs):
+        dims: dict[int, Any] = {1 + axis: torch.export.Dim.AUTO for axis in axes}
+        if dynamic_batch:
+            dims[0] = torch.export.Dim.DYNAMIC
+        shapes.append(dims or None)
+    return tuple(shapes) if any(shapes) else None
 
 
 def export_dynamo(model: Any, example: Any, opset: int, shapes: Optional[tuple]) -> Any:
@@ -79,13 +88,14 @@ def export_torchscript(model: Any, example: Any, opset: int, seq_axes: list[int]
 
     if opset == 13:
         torchscript13.register()
-    axes = {1 + a: f"length{a}" for a in seq_axes}
-    if dynamic_batch:
-        axes[0] = "batch"
     names = ["x"] + [f"x{i}" for i in range(1, len(example))]
-    dynamic = {"x": axes, "y": {0: "batch"}} if dynamic_batch else ({"x": axes} if axes else None)
-    if dynamic_batch:
-        dynamic.update({n: {0: "batch"} for n in names[1:]})
+    dynamic: dict = {"y": {0: "batch"}} if dynamic_batch else {}
+    for i, (name, axes) in enumerate(zip(names, per_input(seq_axes, len(example)))):
+        dims = {1 + a: f"length{i}_{a}" if i else f"length{a}" for a in axes}
+        dims.update({0: "batch"} if dynamic_batch else {})
+        if dims:
+            dynamic[name] = dims
+    dynamic = dynamic or None
     buf = io.BytesIO()
     with quiet_exporter():
         torch.onnx.export(model, example, buf, dynamo=False, opset_version=opset, input_names=names,
@@ -153,46 +163,52 @@ def to_onnx(model: Any, example: Any, x: Any, opset: int, seq_axes: list[int], d
                     + "; ".join(f"{n}: {reason}" for n, reason in failures))
 
 
-def length_varies(model: Any, proto: Any, x: Any, axis: int) -> bool:
-    """Whether the graph really takes another length on a dynamic sequence axis: some exports
-    (an unrolled RNN) declare the axis dynamic yet bake the example's length in."""
-    import numpy as np
-
+def length_varies(model: Any, proto: Any, x: Any, i: int, axis: int) -> bool:
+    """Whether the graph really takes another length on input i's dynamic sequence axis: some
+    exports (an unrolled RNN) declare the axis dynamic yet bake the example's length in."""
     from dlcli.export.parity import compare, ort_session, run_both
 
-    dim = proto.graph.input[0].type.tensor_type.shape.dim[1 + axis]
-    if not dim.dim_param or x.shape[1 + axis] < 2:
+    xs = [v[:4] for v in as_inputs(x)]
+    if not declared_dynamic(proto, i, axis) or xs[i].shape[1 + axis] < 2:
         return False
-    shorter = np.ascontiguousarray(np.take(x[:4], range(x.shape[1 + axis] - 1), axis=1 + axis))
+    xs[i] = np.ascontiguousarray(np.take(xs[i], range(xs[i].shape[1 + axis] - 1), axis=1 + axis))
     try:
-        return compare(*run_both(model, ort_session(proto.SerializeToString()), shorter), 1e-4, 1e-3)["failed"] == 0
+        ran = run_both(model, ort_session(proto.SerializeToString()), tuple(xs) if len(xs) > 1 else xs[0])
+        return compare(*ran, 1e-4, 1e-3)["failed"] == 0
     except Exception:  # ONNX Runtime refusing the shape is the answer too
         return False
 
 
-def declared_dynamic(proto: Any, axis: int) -> bool:
-    return bool(proto.graph.input[0].type.tensor_type.shape.dim[1 + axis].dim_param)
+def declared_dynamic(proto: Any, i: int, axis: int) -> bool:
+    return bool(proto.graph.input[i].type.tensor_type.shape.dim[1 + axis].dim_param)
 
 
-def export_model(model: Any, x: Any, opset: int, seq_axes: list[int],
+def export_model(model: Any, x: Any, opset: int, seq_axes: list,
                  dynamic_batch: bool) -> tuple[Any, str, list[str]]:
     """(ModelProto at exactly `opset`, exporter, notes) of a module on example inputs `x` (an array,
-    or a tuple of arrays for several inputs): sequence axes stay dynamic only where the graph honours it; the exporters' scratch files go to a private temp folder, removed after."""
+    or a tuple of arrays for several inputs; `seq_axes` then one list per input): sequence axes stay
+    dynamic only where the graph honours it; the exporters' scratch files go to a private temp folder,
+    removed after."""
     import torch
 
     with private_tmpdir():
         # batch 1 would specialise the batch axis
-        example = tuple(torch.as_tensor(v[:2] if len(v) >= 2 else np.concatenate([v, v])) for v in as_inputs(x))
-        proto, exporter, notes = to_onnx(model, example, x, opset, seq_axes, dynamic_batch)
-        baked = [a for a in seq_axes if declared_dynamic(proto, a) and not length_varies(model, proto, x, a)]
+        # contiguous: a strided example (a recurrent layer's output) makes dynamo trace stride queries ONNX lacks
+        example = tuple(torch.as_tensor(np.ascontiguousarray(v[:2] if len(v) >= 2 else np.concatenate([v, v])))
+                        for v in as_inputs(x))
+        axes = per_input(seq_axes, len(example))
+        proto, exporter, notes = to_onnx(model, example, x, opset, axes, dynamic_batch)
+        baked = [(i, a) for i, ax in enumerate(axes) for a in ax
+                 if declared_dynamic(proto, i, a) and not length_varies(model, proto, x, i, a)]
         if baked:  # declared dynamic yet the example's length is baked in: say so in the graph
-            kept = [a for a in seq_axes if a not in baked]
+            kept = [[a for a in ax if (i, a) not in baked] for i, ax in enumerate(axes)]
             proto, exporter, again = to_onnx(model, example, x, opset, kept, dynamic_batch, first=exporter)
             notes += [n for n in again if n not in notes]
-        fixed = [a for a in seq_axes if not declared_dynamic(proto, a)]
+        fixed = [(i, a) for i, ax in enumerate(axes) for a in ax if not declared_dynamic(proto, i, a)]
         if fixed:
             why = "the network needs that length" if exporter == "dynamo" else "the TorchScript exporter fixed it"
-            notes.append(f"sequence axis fixed at length {x.shape[1 + fixed[0]]}: {why}")
+            i, a = fixed[0]
+            notes.append(f"sequence axis fixed at length {as_inputs(x)[i].shape[1 + a]}: {why}")
     return portable(proto), exporter, notes
 
 

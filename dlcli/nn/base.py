@@ -67,6 +67,7 @@ class Layer:
     Args: ClassVar[type[Args]] = NoArgs
     main: ClassVar[str | None] = None
     has_weights: ClassVar[bool] = False
+    unrolls_time: ClassVar[bool] = False  # a Python loop over T: an exported graph fixes the sequence length
 
     def shape(self, a: Any, s: Shape, ctx: "Context") -> Shape:
         return s
@@ -114,12 +115,14 @@ class Budget:
 @dataclass
 class Context:
     """What layers may consult: the output size behind `auto`, the data's vocabulary size (the
-    token ids an embedding looks up, when the data has them), the model-wide initialiser, and the
-    problems found so far (planning goes on after an error to report them all)."""
+    token ids an embedding looks up, when the data has them), the encoder output a decoder attends
+    over (cross_attention), the model-wide initialiser, and the problems found so far (planning
+    goes on after an error to report them all)."""
 
     outputs: int | None = None
     vocab: int | None = None
     init: str | None = None
+    memory: Shape | None = None  # per-sample shape of the encoder output a seq2seq decoder's layers attend over
     problems: list[Problem] = field(default_factory=list)
     depth: int = 0  # layer lists being planned, one inside the other
     budget: Budget = field(default_factory=lambda: Budget(MAX_LAYERS))
@@ -132,7 +135,8 @@ class Context:
 
     def scratch(self) -> "Context":
         """A context for trial plans whose problems are discarded; it spends the same budget."""
-        return Context(outputs=self.outputs, vocab=self.vocab, depth=self.depth, budget=self.budget)
+        return Context(outputs=self.outputs, vocab=self.vocab, memory=self.memory, depth=self.depth,
+                       budget=self.budget)
 
 
 def parse_item(item: Any) -> tuple[str, dict]:

@@ -90,11 +90,12 @@ def expand_architecture(name: str, args: Any, ctx: Context, path: Path) -> Any:
 
 
 def plan_model(spec: Any, in_shape: Shape, outputs: Optional[int], at: Path = ("model",), first: int = 0,
-               vocab: Optional[int] = None) -> ModelPlan:
+               vocab: Optional[int] = None, memory: Optional[Shape] = None) -> ModelPlan:
     """Plan the whole network written at key path `at`; problems (all of them) are in plan.ctx.problems.
     `first`: the index its first layer has in the list written there (a part of a longer list).
-    `vocab`: the data's number of token ids, which embeddings without their own `vocab` take."""
-    ctx = Context(outputs=outputs, vocab=vocab)
+    `vocab`: the data's number of token ids, which embeddings without their own `vocab` take.
+    `memory`: the per-sample shape of the encoder output its cross-attention layers read (a decoder)."""
+    ctx = Context(outputs=outputs, vocab=vocab, memory=memory)
     items, path = expand(spec, ctx, at)
     if items is None:
         return ModelPlan([], in_shape, None, ctx)
@@ -142,6 +143,16 @@ def float_fed_embeddings(nodes: list[Node]) -> list[tuple[Node, str]]:
 def reads_token_ids(plan: "ModelPlan") -> bool:
     """Whether an embedding looks up the data's own values (which normalisation would destroy)."""
     return any(before is None for _, before in embedding_inputs(plan.nodes)[0])
+
+
+def all_nodes(nodes: list[Node]) -> list[Node]:
+    """Every planned node, blocks' bodies included, in order."""
+    out: list[Node] = []
+    for node in nodes:
+        out.append(node)
+        for kids in node.children:
+            out += all_nodes(kids)
+    return out
 
 
 def build_model(plan: ModelPlan) -> Any:

@@ -134,7 +134,7 @@ def check_loss(doc: dict, task: Any, info: Any, problems: list[Problem]) -> Opti
     return (loss, args) if args is not None else None
 
 
-WORDS = {"classes": "class labels", "values": "real-valued targets"}
+WORDS = {"classes": "class labels", "values": "real-valued targets", "sequences": "target token sequences"}
 
 
 def check_metrics(doc: dict, task: Any, problems: list[Problem], info: Any = None) -> None:
@@ -347,13 +347,15 @@ def check_networks(doc: dict, task: Any, info: Any, loss: Any, problems: list[Pr
     declared = task.networks(info) if info is not None else {}
     plans = {}
     for name, (spec, at, first) in specs.items():
-        if info is None:
+        net = declared.get(name)
+        if info is None or net.memory is not None and getattr(plans.get(net.memory), "out_shape", None) is None:
+            # no data, or an encoder that failed to plan: the layer names and arguments are still checked
             problems.extend(plan_model(spec, None, None, at, first).ctx.problems)
             continue
-        net = declared[name]
         auto = loss.outputs(net.auto) if loss is not None and net.auto and net.out_shape is None else net.auto
         vocab = len(info.vocab) if info.vocab is not None else None
-        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at, first, vocab)
+        memory = plans[net.memory].out_shape if net.memory is not None else None
+        plan = plans[name] = plan_model(spec, tuple(net.input_shape), auto, at, first, vocab, memory)
         problems.extend(plan.ctx.problems)
         if plan.out_shape is None:  # a layer's shape problem is reported already
             continue
@@ -361,6 +363,8 @@ def check_networks(doc: dict, task: Any, info: Any, loss: Any, problems: list[Pr
             check_out_shape(plan, name, net, problems)
         elif loss is not None:
             check_head(plan, info, loss, problems)
+    if len(plans) == len(specs) and all(p.out_shape is not None for p in plans.values()):
+        problems.extend(Problem(at, message) for at, message in task.plan_problems(plans))
     return plans
 
 

@@ -51,6 +51,18 @@ def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     return table
 
 
+def per_length_table(rows: list, title: str) -> Table:
+    """A seq2seq split's figures length by length; lengths beyond training are marked."""
+    table = Table(title=title)
+    for name in ("length", "samples", "decoded", "token_accuracy", "sequence_accuracy"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        mark = " (longer)" if r.get("beyond_training") else ""
+        table.add_row(f"{r['length']}{mark}", str(r["samples"]), str(r["decoded"]), fmt_value(r["token_accuracy"]),
+                      fmt_value(r["sequence_accuracy"]))
+    return table
+
+
 TIMING = ("epoch", "seconds", "samples_per_s", "mfu", "warmup_seconds")
 
 

@@ -342,3 +342,34 @@ def latent_scatter(z: np.ndarray, labels: Optional[Sequence], folder: Path, name
     fig.tight_layout()
     table = [[a, b, "" if names is None else names[i]] for i, (a, b) in enumerate(z.tolist())]
     return [_save_png(fig, folder / f"{name}.png"), _save_csv(folder / f"{name}.csv", ["z1", "z2", "label"], table)]
+
+
+# ---- attention maps ----------------------------------------------------------------------------
+
+@_closes_figures
+def attention_maps(maps: Sequence[dict], folder: Path, name: str = "attention") -> list[Path]:
+    """<name>.png (one heatmap per sample: output tokens down, source tokens across, the weight
+    each output position gave each source position) and <name>.json with the weights and tokens.
+    Each map is {"weights": (T, S) array, "source": S tokens, "output": T tokens}."""
+    folder, name = Path(folder), _stem(name)
+    if not maps:
+        raise ValueError("no attention maps to draw")
+    plt = _pyplot()
+    rows, cols = _grid_shape(len(maps), 2)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
+    for ax, m in zip(axes.flat, maps):
+        w = np.asarray(m["weights"], dtype=np.float64)
+        if w.shape != (len(m["output"]), len(m["source"])):
+            raise ValueError(f"weights {w.shape} for {len(m['output'])} output and {len(m['source'])} source tokens")
+        ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(m["source"])), [str(t) for t in m["source"]], fontsize="x-small")
+        ax.set_yticks(range(len(m["output"])), [str(t) for t in m["output"]], fontsize="x-small")
+        ax.set(xlabel="source token", ylabel="output token")
+    for ax in list(axes.flat)[len(maps):]:
+        ax.axis("off")
+    fig.suptitle("Attention over the source per output token: a clear path means the model found the alignment",
+                 fontsize="small")
+    fig.tight_layout()
+    data = {"maps": [{"source": list(map(str, m["source"])), "output": list(map(str, m["output"])),
+                      "weights": np.round(np.asarray(m["weights"], dtype=np.float64), 6).tolist()} for m in maps]}
+    return [_save_png(fig, folder / f"{name}.png"), _save_json(folder / f"{name}.json", data)]

@@ -53,12 +53,14 @@ class Needs:
 @dataclass(frozen=True)
 class Network:
     """One network a task declares: the per-sample shape it takes, what `linear: auto` means for it,
-    the per-sample output shape the task requires (None: whatever the layers give) and its job."""
+    the per-sample output shape the task requires (None: whatever the layers give), its job, and
+    the network (declared before it) whose output its cross-attention layers read (a decoder's encoder)."""
 
     input_shape: tuple
     auto: Optional[int]
     out_shape: Optional[tuple] = None
     about: str = ""
+    memory: Optional[str] = None
 
 
 @dataclass
@@ -70,7 +72,8 @@ class ExportModule:
     inputs: dict  # name -> np.ndarray of held-out examples, batch first
     outputs: list
     meaning: dict = field(default_factory=dict)  # JSON-ready: what each input and output is
-    seq_axes: Optional[list] = None  # per-sample axes left dynamic (None: a sequence input's, without meaning)
+    # per-sample axes left dynamic (None: a sequence input's, without meaning); one list per input for several
+    seq_axes: Optional[list] = None
     more_inputs: list = field(default_factory=list)  # further examples (other lengths) the parity gate runs too
 
 
@@ -145,6 +148,10 @@ class TaskBase:
 
     def data_problems(self, info: Any) -> list[tuple[tuple, str]]:
         """(key path under `task`, message) for each way the task's arguments do not fit the data."""
+        return []
+
+    def plan_problems(self, plans: dict) -> list[tuple[tuple, str]]:
+        """(key path, message) for each way the planned networks (name -> ModelPlan) do not suit the task."""
         return []
 
     def complete(self, nets: dict, plans: dict, info: Any) -> dict:

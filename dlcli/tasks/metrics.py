@@ -126,6 +126,35 @@ class R2(_Regression):
         return (1 - ss_res / ss_tot).mean().item()
 
 
+class _Sequences(Metric):
+    """Scores decoded token sequences (N, T') against targets (N, T), both <eos>-terminated and
+    <pad>-filled (id 0), over each target's tokens and its <eos>."""
+
+    labels = "sequences"
+
+
+@metrics.register("token_accuracy")
+class TokenAccuracy(_Sequences):
+    """Fraction of target tokens (each <eos> included) that the decoded sequence has at the same position."""
+
+    def __call__(self, out, y):
+        from dlcli.tasks.decoding import scores
+
+        right, total = scores(out, y, 0)
+        return float(right.sum() / max(1, total.sum()))
+
+
+@metrics.register("sequence_accuracy")
+class SequenceAccuracy(_Sequences):
+    """Fraction of sequences decoded exactly: every target token and the <eos> right (exact match)."""
+
+    def __call__(self, out, y):
+        from dlcli.tasks.decoding import scores
+
+        right, total = scores(out, y, 0)
+        return float((right == total).mean()) if len(right) else 0.0
+
+
 def direction(monitor: str) -> str:
     """"val.accuracy" -> "maximize"; losses and error metrics -> "minimize"."""
     name = monitor.split(".", 1)[-1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from dlcli.errors import RunFailed
 
@@ -37,6 +37,7 @@ def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] =
     ox.check_opset(opset)
     s.model.to("cpu").eval()
     modules = s.task.export_modules(s)
+    refuse_fixed_lengths(run, s, modules)
     if out is not None and len(modules) > 1:
         raise UsageError(f"{run} exports {len(modules)} modules ({', '.join(f'{m}.onnx' for m in modules)}): "
                          f"--out names one file; leave it out to write them in the run directory")
@@ -50,6 +51,23 @@ def export_run(run_dir: Path, out: Optional[Path] = None, opset: Optional[int] =
     if failed:
         raise RunFailed(mismatch_message(failed[0]["parity"]))
     return report
+
+
+def refuse_fixed_lengths(run: Path, s: Any, modules: dict) -> None:
+    """A layer that unrolls its time loop gives a graph of one sequence length; a task that runs
+    its model at several (decoding, sampling) cannot use it: say so before minutes of exporting."""
+    from dlcli.errors import UsageError, dotted
+    from dlcli.nn.model import all_nodes
+
+    if not any(em.more_inputs for em in modules.values()):
+        return
+    for name, plan in s.resolved.parts.plans.items():
+        for node in all_nodes(plan.nodes):
+            if node.layer.unrolls_time:
+                raise UsageError(f"{run} cannot be exported: `{node.name}` ({dotted(node.path)}) steps through time in Python, so an "
+                                 f"exported graph fixes the sequence length, and a {s.resolved.task} run runs its "
+                                 f"model at many lengths (decoding, sampling); use it from PyTorch (dlcli eval, "
+                                 f"dlcli sample) or use a recurrent layer (lstm, gru) to export")
 
 
 def recipe_sha256(run: Path) -> str:

@@ -69,13 +69,12 @@ def test_every_layer_exports_at_the_lowest_opset():
     exporter (with dlcli's opset-13 triu and attention) must cover the rest. One test over all
     layers (tests/layer_examples.py), as the contract test does at the default opset."""
     from dlcli.nn.base import layers
-    from tests.export.test_export_contract import inputs, model_for
+    from tests.export.test_export_contract import example_model
 
     used = set()
     for name in layers.names():
-        items, shape = model_for(name)
-        _, exporter, _ = export_checked(build(items, shape), inputs(name, shape, 8), MIN_OPSET,
-                                        [i for i, d in enumerate(shape) if d is None])
+        model, x, axes, _ = example_model(name)
+        _, exporter, _ = export_checked(model, x, MIN_OPSET, axes)
         used.add(exporter)
     assert used == {"dynamo", "torchscript"}  # both exporters are needed down there
 

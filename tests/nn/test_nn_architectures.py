@@ -7,7 +7,8 @@ from dlcli.nn.base import architectures
 from dlcli.nn.model import build_model, count_params, plan_model
 
 
-@pytest.mark.parametrize("name", [n for n in architectures.names() if n != "gpt"])
+# gpt and ntm read token ids: tests/nn/test_gpt.py and test_ntm.py plan and run them
+@pytest.mark.parametrize("name", [n for n in architectures.names() if n not in ("gpt", "ntm")])
 def test_architecture_builds_and_runs_on_small_digits(name):
     plan = plan_model({name: {}}, (1, 8, 8), outputs=10)
     assert plan.ctx.problems == []

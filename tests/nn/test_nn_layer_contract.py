@@ -8,7 +8,7 @@ import torch
 import dlcli.nn  # noqa: F401  (fills the registries)
 from dlcli.nn.base import layers
 from dlcli.nn.model import build_model, count_params, plan_model
-from tests.layer_examples import EXAMPLES, sample
+from tests.layer_examples import EXAMPLES, MEMORY, runnable, sample
 
 def assert_matches(planned, out):
     if isinstance(planned, list):
@@ -30,12 +30,13 @@ def test_every_layer_has_an_example():
 @pytest.mark.parametrize("name", layers.names())
 def test_layer_plans_builds_and_runs_as_planned(name):
     item, in_shape = EXAMPLES[name]
-    plan = plan_model([item], in_shape, outputs=5)
+    plan = plan_model([item], in_shape, outputs=5, memory=MEMORY.get(name))
     assert plan.ctx.problems == []
     torch.manual_seed(0)
-    model = build_model(plan).eval()
+    model = runnable(name, build_model(plan).eval())
     with torch.no_grad():
-        out = model(sample(name, in_shape))
+        x = sample(name, in_shape)
+        out = model(*x) if name in MEMORY else model(x)
     assert_matches(plan.out_shape, out)
     layer = layers.get(name)
     if layer.has_weights:
@@ -47,5 +48,5 @@ def test_layer_plans_builds_and_runs_as_planned(name):
 @pytest.mark.parametrize("name", layers.names())
 def test_layer_rejects_unknown_keys_with_a_located_problem(name):
     item, in_shape = EXAMPLES[name]
-    plan = plan_model([{name: {"no_such_key": 1}}], in_shape, outputs=5)
+    plan = plan_model([{name: {"no_such_key": 1}}], in_shape, outputs=5, memory=MEMORY.get(name))
     assert any(p.path[:3] == ("model", 0, name) and "no_such_key" in p.message for p in plan.ctx.problems)

@@ -41,7 +41,7 @@ def test_every_loss_and_metric_scores_a_label_kind_some_task_trains_on():
 
     kinds = {kind for name in tasks.names() for kind in tasks.get(name).needs.labels}
     for entry in [losses.get(n) for n in losses.names()] + [metrics.get(n) for n in metrics.names()]:
-        assert entry.labels in kinds and entry.labels in ("classes", "values"), entry
+        assert entry.labels in kinds and entry.labels in ("classes", "values", "sequences"), entry
 
 
 @pytest.mark.parametrize("name", losses.names())
@@ -162,6 +162,8 @@ def test_every_metric_runs_on_its_task(name):
     m = metrics.get(name)()
     if m.labels == "classes":
         out, y = random_classification()
+    elif m.labels == "sequences":  # decoded ids against targets, each ending in <eos> (2) then <pad> (0)
+        out, y = torch.tensor([[3, 2, 0], [4, 4, 2]]), torch.tensor([[3, 2, 0], [4, 5, 2]])
     else:
         out, y = torch.randn(20, 2), torch.randn(20, 2)
     value = m(out, y)
