@@ -44,15 +44,20 @@ class Attention(Layer):
         return SelfAttention(node.in_shape[1], a.heads, a.dropout, a.causal)
 
 
-class EncoderArgs(Args):
-    depth: int = Field(2, ge=1, description="number of encoder layers")
+class StackArgs(Args):
+    """A stack of transformer layers (the encoder's; the decoder's in cross_attention.py)."""
+
+    depth: int = Field(2, ge=1, description="number of layers")
     heads: int = Field(4, ge=1, description="attention heads; E must be a multiple of it")
     ff: Optional[int] = Field(None, ge=1, description="feed-forward width; default 4*E")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     activation: Literal["relu", "gelu"] = "relu"
     norm_first: bool = Field(False, description="pre-LN (adds a final layernorm) instead of post-LN")
-    causal: bool = Field(False, description="position t attends only to positions <= t")
     init: InitName = InitField
+
+
+class EncoderArgs(StackArgs):
+    causal: bool = Field(False, description="position t attends only to positions <= t")
 
 
 @layers.register("transformer_encoder")

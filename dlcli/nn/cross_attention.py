@@ -11,6 +11,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from dlcli.nn.attention import StackArgs
 from dlcli.nn.base import Args, Layer, ShapeError, fmt, layers, one_tensor
 from dlcli.nn.init import InitField, InitName
 
@@ -74,16 +75,6 @@ class CrossAttention(Layer):
         return DotAttention(query, mem, a.heads, a.dropout)
 
 
-class DecoderArgs(Args):
-    depth: int = Field(2, ge=1, description="number of decoder layers")
-    heads: int = Field(4, ge=1, description="attention heads; E must be a multiple of it")
-    ff: Optional[int] = Field(None, ge=1, description="feed-forward width; default 4*E")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    activation: Literal["relu", "gelu"] = "relu"
-    norm_first: bool = Field(False, description="pre-LN (adds a final layernorm) instead of post-LN")
-    init: InitName = InitField
-
-
 @layers.register("transformer_decoder")
 class TransformerDecoder(Layer):
     """`depth` transformer decoder layers (causal self-attention, attention over the encoder, feed-forward; residual, layernorm): (T, E) -> (T, E).
@@ -92,7 +83,7 @@ class TransformerDecoder(Layer):
     transformer_encoder on the same embedding width, or a linear to E).
     """
 
-    Args = DecoderArgs
+    Args = StackArgs
     main = "depth"
     has_weights = True
 
