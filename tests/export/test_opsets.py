@@ -72,7 +72,9 @@ def test_every_layer_exports_at_the_lowest_opset():
     from tests.export.test_export_contract import example_model
 
     used = set()
-    for name in layers.names():
+    # an unrolled time loop (ntm) is LSTMCell, softmax and elementwise arithmetic, each covered here by
+    # its own layer; its graph of hundreds of nodes per step would only repeat them, at 10 s an export
+    for name in [n for n in layers.names() if not layers.get(n).unrolls_time]:
         model, x, axes, _ = example_model(name)
         _, exporter, _ = export_checked(model, x, MIN_OPSET, axes)
         used.add(exporter)
