@@ -1,6 +1,7 @@
 """Shared fixtures: run the CLI in-process and capture exit code, stdout and stderr."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -23,6 +24,34 @@ class Result:
 def no_plots_by_default(monkeypatch):
     """Pictures cost a second per run (matplotlib): off where a test's recipe leaves train.plots unset."""
     monkeypatch.setenv("DLCLI_PLOTS", "0")
+
+
+_DEFAULT_THREADS: list[int] = []
+
+
+def default_threads() -> int:
+    """torch's own thread count on this machine (asked of a fresh process once per worker: in this
+    one an earlier test may have changed it before anyone could look)."""
+    if not _DEFAULT_THREADS:
+        done = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                              capture_output=True, text=True, check=True)
+        _DEFAULT_THREADS.append(int(done.stdout.split()[-1]))
+    return _DEFAULT_THREADS[0]
+
+
+@pytest.fixture(autouse=True)
+def torch_process_settings():
+    """A recipe's train.threads and train.deterministic are process-wide (digits-ci trains on 1
+    thread): put them back after each test, so an in-process run never depends on which tests ran
+    before it in this worker (a subprocess run starts from the defaults)."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if torch.get_num_threads() != default_threads():
+        torch.set_num_threads(default_threads())
+    if torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(False)
 
 
 @pytest.fixture
