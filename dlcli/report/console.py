@@ -51,15 +51,18 @@ def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     return table
 
 
+PER_LENGTH = ("samples", "decoded", "accuracy", "token_accuracy", "sequence_accuracy")
+
+
 def per_length_table(rows: list, title: str) -> Table:
-    """A seq2seq split's figures length by length; lengths beyond training are marked."""
+    """A split's figures length by length (the columns the rows have); lengths beyond training are marked."""
     table = Table(title=title)
-    for name in ("length", "samples", "decoded", "token_accuracy", "sequence_accuracy"):
+    names = [n for n in PER_LENGTH if rows and n in rows[0]]
+    for name in ("length", *names):
         table.add_column(name, justify="right")
     for r in rows:
         mark = " (longer)" if r.get("beyond_training") else ""
-        table.add_row(f"{r['length']}{mark}", str(r["samples"]), str(r["decoded"]), fmt_value(r["token_accuracy"]),
-                      fmt_value(r["sequence_accuracy"]))
+        table.add_row(f"{r['length']}{mark}", *[fmt_value(r[n]) for n in names])
     return table
 
 

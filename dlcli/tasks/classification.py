@@ -1,5 +1,9 @@
-"""Classification: integer class targets, cross-entropy by default, accuracy and macro F1."""
+"""Classification: integer class targets, cross-entropy by default, accuracy and macro F1.
+Data that says each sample's length (the algorithmic sequences) also gets accuracy length by
+length, longer-than-trained lengths flagged: that is where a sequence model's generalisation shows."""
 from __future__ import annotations
+
+from typing import Any
 
 from dlcli.tasks.base import Needs, tasks
 from dlcli.tasks.supervised import Supervised
@@ -13,6 +17,16 @@ class Classification(Supervised):
     default_loss = "cross_entropy"
     default_metrics = ["accuracy", "macro_f1"]
     eval_extras = ["confusion_matrix"]
+
+    def breakdown(self, out: Any, y: Any, split: str, fit: Any) -> dict:
+        """`per_length`: accuracy of each source length, when the data gives the lengths."""
+        from dlcli.tasks.seq2seq_data import length_groups
+
+        if fit.data.dataset.extra.get("lengths") is None:
+            return {}
+        trained, right = fit.data.dataset.extra.get("train_max_len"), out.argmax(1) == y
+        return {"per_length": [{"length": n, "samples": len(idx), "beyond_training": trained is not None and n > trained,
+                                "accuracy": right[idx].float().mean().item()} for n, idx in length_groups(fit, split)]}
     example = """
 data: {source: iris}
 model: [{linear: 16}, relu, {linear: auto}]

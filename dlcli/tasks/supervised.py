@@ -45,7 +45,11 @@ class Supervised(TaskBase):
         out, y = fit.unscale(out), fit.unscale(y)
         for name in fit.metric_names:
             result[name] = metrics.get(name)()(out, y)
-        return result
+        return {**result, **self.breakdown(out, y, split, fit)}
+
+    def breakdown(self, out: Any, y: Any, split: str, fit: Any) -> dict:
+        """Figures beyond the metrics, per group of samples; none by default."""
+        return {}
 
     def export_modules(self, fit: Any) -> dict[str, ExportModule]:
         """model.onnx: the whole saved pipeline, raw inputs in, scores or target values out."""

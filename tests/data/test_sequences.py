@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import numpy as np
@@ -251,3 +252,19 @@ def test_parens_validates_and_trains_as_a_classification(cli, write, tmp_path, m
     r = cli("train", path)
     assert r.code == 0, r.err
     assert (tmp_path / "runs" / "parens" / "0001").is_dir()
+    assert "test split by source length" in r.out and "(longer)" in r.out
+
+
+def test_parens_accuracy_length_by_length(cli, write, tmp_path):
+    r = cli("train", write("parens.yaml", RECIPE), "--runs-dir", tmp_path / "runs", "--json")
+    assert r.code == 0, r.err
+    test = json.loads(r.out)["metrics"]["test"]
+    rows = test["per_length"]
+    assert [row["length"] for row in rows] == list(range(2, 17, 2))  # 2..8 trained, 10..16 only in test
+    assert [row["beyond_training"] for row in rows] == [n > 8 for n in range(2, 17, 2)]
+    assert all(row["samples"] == 200 for row in rows if row["beyond_training"])
+    total = sum(row["samples"] for row in rows)
+    assert test["accuracy"] == pytest.approx(sum(row["accuracy"] * row["samples"] for row in rows) / total)
+    r = cli("eval", tmp_path / "runs" / "parens" / "0001", "--split", "val")
+    assert r.code == 0, r.err
+    assert "val split by source length" in r.out and "accuracy" in r.out and "(longer)" not in r.out
