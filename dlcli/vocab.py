@@ -56,7 +56,7 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
                "scores computed on each split"),
     Vocabulary("tasks", "dlcli.tasks.base:tasks", (("task",),),
                "what is learned and how: networks, optimizer roles, batches, steps and evaluation"),
-    Vocabulary("callbacks", "dlcli.engine.callbacks:callbacks", (("train", "callbacks"),),
+    Vocabulary("callbacks", "dlcli.engine.recorders:callbacks", (("train", "callbacks"),),
                "recorders hung on the training loop"),
     Vocabulary("samplers", "dlcli.search.samplers:samplers", (("search", "sampler"),),
                "how a search picks the next trial's values"),

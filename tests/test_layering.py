@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "dlcli.export": 2,
     "dlcli.repro": 2,
     "dlcli.analysis": 2,
+    "dlcli.analysis.regions": 4,  # a function of a network alone, which the engine's regions callback counts with
     "dlcli.recipe.check": 2,
     "dlcli.recipe.jsonschema": 2,
     "dlcli.recipe.parts": 2,

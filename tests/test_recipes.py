@@ -13,7 +13,8 @@ def test_recipes_are_shipped():
     assert {"digits-mlp", "digits-cnn", "digits-resnet", "iris-mlp", "moons-mlp", "wine-logistic",
             "breast-cancer-svm", "diabetes-regression", "digits-ae", "digits-linear-ae", "digits-sparse-ae",
             "digits-denoising-ae", "digits-vae", "digits-cgan", "ring8-gan", "grid25-gan", "pydoc-char-lstm",
-            "pydoc-gpt", "stdlib-gpt", "sort-seq2seq", "add-transformer", "copy-ntm"} <= names
+            "pydoc-gpt", "stdlib-gpt", "sort-seq2seq", "add-transformer", "copy-ntm", "flow-sigmoid", "flow-relu-he",
+            "flow-residual", "regions-shallow", "regions-deep", "digits-atlas"} <= names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)

@@ -5,7 +5,8 @@ import sys
 
 import typer
 
-from dlcli.cli import check, evaluate, export, inspect, listing, lock, predict, recipes, sample, train, tune, validate
+from dlcli.cli import (atlas, check, evaluate, export, inspect, listing, lock, predict, recipes, sample, show, train, tune,
+                       validate)
 
 app = typer.Typer(
     name="dlcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -21,16 +22,18 @@ def root(debug: bool = typer.Option(False, "--debug", help="Show the traceback w
 
 
 app.command(epilog=validate.EXAMPLE)(validate.validate)
-app.command(epilog=inspect.SHOW_EXAMPLE)(inspect.show)
+app.command(epilog=show.SHOW_EXAMPLE)(show.show)
 app.command(epilog=train.EXAMPLE)(train.train)
 app.command("eval", epilog=evaluate.EXAMPLE)(evaluate.eval_run)
 app.command(epilog=export.EXAMPLE)(export.export)
 app.command(epilog=predict.EXAMPLE)(predict.predict)
 app.command(epilog=sample.EXAMPLE)(sample.sample)
+app.command(epilog=inspect.EXAMPLE)(inspect.inspect)
+app.command(epilog=atlas.EXAMPLE)(atlas.atlas)
 app.command(epilog=tune.EXAMPLE)(tune.tune)
 app.command(epilog=lock.EXAMPLE)(lock.lock)
 app.command(epilog=check.EXAMPLE)(check.check)
-app.command(epilog=inspect.SCHEMA_EXAMPLE)(inspect.schema)
+app.command(epilog=show.SCHEMA_EXAMPLE)(show.schema)
 app.command("ls", epilog=listing.EXAMPLE)(listing.ls)
 app.command(epilog=listing.DOCTOR_EXAMPLE)(listing.doctor)
 app.add_typer(recipes.app, name="recipes")

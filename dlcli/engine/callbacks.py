@@ -117,10 +117,18 @@ class MetricsFile(Callback):
 
 
 class Checkpoint(Callback):
-    """best.safetensors when the monitored metric improved, then last.state.safetensors."""
+    """init.safetensors before training; best.safetensors when the monitored metric improved, then
+    last.state.safetensors."""
 
     def __init__(self, run: Path, writer: Any):
         self.run, self.writer = run, writer
+
+    def on_fit_start(self, fit: Any, state: Any) -> None:
+        """checkpoints/init.safetensors: the weights before any step (the loss landscape starts there)."""
+        from dlcli.engine import checkpoint
+
+        if state.epoch == 0:
+            self.writer.write(checkpoint.weights_path(self.run, "init"), checkpoint.weights_blob(fit.model, 0))
 
     def on_epoch_end(self, fit: Any, record: dict, state: Any) -> bool:
         from dlcli.engine import checkpoint

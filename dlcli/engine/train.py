@@ -152,7 +152,11 @@ def engine_callbacks(run: Path, s: Fit, reporter: Any, writer: BackgroundWriter,
     mode = es.mode if es is not None and es.mode else None
     maximize = mode == "max" if mode else direction(s.monitor) == "maximize"
     items: list = [cb.Best(s.monitor, maximize, es.min_delta if es else 0.0)]
-    items += [entry(args) for entry, args in s.resolved.parts.callbacks] + s.task.callbacks()
+    recipe_items = [entry(args) for entry, args in s.resolved.parts.callbacks]
+    for item in recipe_items:
+        if hasattr(item, "bind"):  # recorders write records/ (rank 0 only)
+            item.bind(run if s.dist.main else None, writer)
+    items += recipe_items + s.task.callbacks()
     if s.dist.main:
         items += [cb.MetricsFile(run, writer), cb.Checkpoint(run, writer), cb.Console(reporter, run)]
     if es is not None:

@@ -115,7 +115,7 @@ def check_training(doc: dict, task: Any, info: Any, problems: list[Problem]) -> 
     parts = Parts(task=task)
     parts.optimizers = check_roles(doc, "optimizer", task, task.default_optimizer, problems)
     parts.schedules = check_roles(doc, "schedule", task, lambda role: "constant", problems)
-    parts.callbacks = check_callbacks(doc, problems)
+    parts.callbacks = check_callbacks(doc, problems, task)
     if task.default_loss is not None:
         parts.loss = check_loss(doc, task, info, problems)
     elif _train_section(doc).get("loss") is not None:

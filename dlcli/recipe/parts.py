@@ -192,10 +192,10 @@ def role_registry(key: str) -> Any:
     return registry({"optimizer": "optimizers", "schedule": "schedules"}[key])
 
 
-def check_callbacks(doc: dict, problems: list[Problem]) -> list:
+def check_callbacks(doc: dict, problems: list[Problem], task: Any = None) -> list:
     """train.callbacks, in the layer grammar (`grad_norm`, `{probe: {samples: 512}}`): (entry
-    class, args) each."""
-    from dlcli.engine.callbacks import callbacks
+    class, args) each; a callback may refuse the task (`refuses(task)` says why)."""
+    from dlcli.engine.recorders import callbacks  # the registry, with the recorders registered
     from dlcli.grammar import parse_item
     from dlcli.recipe.entries import check_component
 
@@ -212,7 +212,10 @@ def check_callbacks(doc: dict, problems: list[Problem]) -> list:
             problems.append(Problem(at, str(e)))
             continue
         entry, parsed = check_component(callbacks, {"name": name, **args}, at, problems)
-        if parsed is not None:
+        why = entry.refuses(task) if entry is not None and task is not None and hasattr(entry, "refuses") else None
+        if why:
+            problems.append(Problem(at, why))
+        elif parsed is not None:
             out.append((type(entry), parsed))
     return out
 

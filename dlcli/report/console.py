@@ -38,6 +38,11 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
+def say(text: str) -> None:
+    """One line of plain text on stdout: never re-wrapped (paths stay whole), never read as markup."""
+    console().print(text, soft_wrap=True, markup=False, highlight=False)
+
+
 def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     """Rows are metrics, columns are splits: {split: {metric: value}}."""
     splits = [s for s in metrics if metrics[s]]

@@ -128,6 +128,7 @@ class TaskBase:
     eval_extras: list = []  # metrics `dlcli eval` adds to the recipe's (a confusion matrix)
     standardize_targets = False  # real-valued targets are standardised on the train split
     samples_rows = False  # `dlcli sample` can draw from it
+    predicts_probabilities = False  # probabilities(x, fit) gives class probabilities (the probe callback, the atlas)
     # A layer name that lets a task with two networks take one `model:` list: the layers before it
     # are network_names()[0], the layers after it network_names()[1] (an autoencoder's `bottleneck`).
     split_at: Optional[str] = None
@@ -174,6 +175,11 @@ class TaskBase:
     def pictures(self, fit: Any, folder: Any) -> list:
         """The figures training ends with, beside curves.png (tasks/pictures.py); the paths written."""
         return []
+
+    def probabilities(self, x: Any, fit: Any) -> Any:
+        """(N, C) predicted class probabilities of inputs x, in eval mode; tasks that set
+        predicts_probabilities say how."""
+        raise NotImplementedError(f"the {self.name} task predicts no class probabilities")
 
     def callbacks(self) -> list:
         """Callbacks the task hangs on the loop (a GAN's lost-generator warning); duck-typed on

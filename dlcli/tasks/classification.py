@@ -3,6 +3,7 @@ Data that says each sample's length (the algorithmic sequences) also gets accura
 length, longer-than-trained lengths flagged: that is where a sequence model's generalisation shows."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from dlcli.tasks.base import Needs, tasks
@@ -17,6 +18,20 @@ class Classification(Supervised):
     default_loss = "cross_entropy"
     default_metrics = ["accuracy", "macro_f1"]
     eval_extras = ["confusion_matrix"]
+    predicts_probabilities = True
+
+    def probabilities(self, x: Any, fit: Any) -> Any:
+        """Softmax of the class scores, batched, in eval mode."""
+        from dlcli.tasks.base import predict_batched
+
+        net = fit.nets["net"]
+        was = net.training
+        net.eval()
+        try:
+            with fit.autocast() if fit.autocast else nullcontext():
+                return predict_batched(net, x, fit.eval_batch_size).softmax(1)
+        finally:
+            net.train(was)
 
     def breakdown(self, out: Any, y: Any, split: str, fit: Any) -> dict:
         """`per_length`: accuracy of each source length, when the data gives the lengths."""
