@@ -97,3 +97,19 @@ train:
   epochs: 2
   batch_size: 16
 """
+
+
+def train_once(folder: Path, recipes: dict[str, str]) -> dict[str, Path]:
+    """{name: recipe text} -> {name: run directory}, each trained by the real command into
+    folder/runs: for module-scoped fixtures, where the function-scoped `cli` is not available."""
+    from typer.testing import CliRunner
+
+    from dlcli.cli.app import app
+
+    runs = {}
+    for name, text in recipes.items():
+        (folder / f"{name}.yaml").write_text(text)
+        r = CliRunner().invoke(app, ["train", str(folder / f"{name}.yaml"), "--runs-dir", str(folder / "runs")])
+        assert r.exit_code == 0, r.output
+        runs[name] = folder / "runs" / name / "0001"
+    return runs

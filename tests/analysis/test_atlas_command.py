@@ -7,6 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import train_once
+
 RECIPE = """
 name: {name}
 seed: 0
@@ -23,18 +25,8 @@ train:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two identical runs (a, b) and one with another learning rate (c)."""
-    from typer.testing import CliRunner
-
-    from dlcli.cli.app import app
-
-    folder = tmp_path_factory.mktemp("atlas")
-    out = {}
-    for name, lr in (("a", 0.01), ("b", 0.01), ("c", 0.1)):
-        (folder / f"{name}.yaml").write_text(RECIPE.format(name=name, lr=lr))
-        r = CliRunner().invoke(app, ["train", str(folder / f"{name}.yaml"), "--runs-dir", str(folder / "runs")])
-        assert r.exit_code == 0, r.output
-        out[name] = folder / "runs" / name / "0001"
-    return out
+    texts = {name: RECIPE.format(name=name, lr=lr) for name, lr in (("a", 0.01), ("b", 0.01), ("c", 0.1))}
+    return train_once(tmp_path_factory.mktemp("atlas"), texts)
 
 
 def test_identical_runs_land_on_one_point_and_others_do_not(cli, runs, tmp_path):

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import train_once
+
 RECIPE = """
 name: {name}
 seed: 0
@@ -26,18 +28,8 @@ train: {epochs: 1, batch_size: 64}
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from typer.testing import CliRunner
-
-    from dlcli.cli.app import app
-
-    folder = tmp_path_factory.mktemp("inspect")
-    out = {}
-    for name, act in (("relu", "relu"), ("tanh", "tanh")):
-        (folder / f"{name}.yaml").write_text(RECIPE.format(name=name, act=act))
-        r = CliRunner().invoke(app, ["train", str(folder / f"{name}.yaml"), "--runs-dir", str(folder / "runs")])
-        assert r.exit_code == 0, r.output
-        out[name] = folder / "runs" / name / "0001"
-    return out
+    texts = {name: RECIPE.format(name=name, act=name) for name in ("relu", "tanh")}
+    return train_once(tmp_path_factory.mktemp("inspect"), texts)
 
 
 def test_regions_on_the_plane_through_three_samples(cli, runs, monkeypatch):

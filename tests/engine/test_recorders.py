@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import train_once
+
 MLP = """
 name: flow
 seed: 0
@@ -24,15 +26,7 @@ train:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One recorded run, shared (read-only) by the tests below."""
-    from typer.testing import CliRunner
-
-    from dlcli.cli.app import app
-
-    folder = tmp_path_factory.mktemp("flow")
-    (folder / "flow.yaml").write_text(MLP)
-    r = CliRunner().invoke(app, ["train", str(folder / "flow.yaml"), "--runs-dir", str(folder / "runs"), "--json"])
-    assert r.exit_code == 0, r.output
-    return folder / "runs" / "flow" / "0001"
+    return train_once(tmp_path_factory.mktemp("flow"), {"flow": MLP})["flow"]
 
 
 @pytest.fixture
