@@ -50,7 +50,9 @@ def test_channels_last_training_matches_the_default_layout(cli, write, tmp_path)
 
     a = train(cli, write("a.yaml", CONV), tmp_path / "a")
     b = train(cli, write("b.yaml", CONV.replace("batch_size: 64", "batch_size: 64\n  channels_last: true")), tmp_path / "b")
-    assert b["metrics"]["test"]["loss"] == pytest.approx(a["metrics"]["test"]["loss"], rel=1e-3)
+    # the same model in another memory order: its kernels sum in another order (more so on one
+    # thread), so two trainings drift apart by rounding (0.2% of the loss seen); a wrong layout is far off
+    assert b["metrics"]["test"]["loss"] == pytest.approx(a["metrics"]["test"]["loss"], rel=1e-2)
 
 
 @pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="torch.compile on the CPU needs a C compiler")
