@@ -11,9 +11,8 @@ rows; paste them into benchmarks/RESULTS.md by hand. Target: exact in a few seco
 from __future__ import annotations
 
 from _machine import busy_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _training import machine  # noqa: E402
 import argparse
-import os
-import platform
 import time
 
 import torch
@@ -70,13 +69,6 @@ def row(name: str, net, plane, resolutions: list[int], repeats: int) -> str:
     return "| " + " | ".join(cells + [f"{foreign:.2f}"]) + " |"
 
 
-def machine() -> str:
-    from dlcli.engine.env import cpu_model
-
-    return (f"{cpu_model()} ({os.cpu_count()} cores), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
@@ -87,7 +79,7 @@ def main() -> None:
     x, y = spiral()
     plane = plane_for(x, "input")
     grid_heads = "".join(f" grid {r}x{r} patterns | grid s |" for r in resolutions)
-    print(f"machine: {machine()}; best of {a.repeats}; plane: input axes over the spiral, box "
+    print(f"machine: {machine('cpu')}; best of {a.repeats}; plane: input axes over the spiral, box "
           f"{tuple(round(b, 2) for b in plane.box)}")
     print(f"| 3x64 ReLU MLP | exact regions | exact s |{grid_heads} other processes' CPU (cores, max) |")
     print("|---|---|---|" + "---|---|" * len(resolutions) + "---|")

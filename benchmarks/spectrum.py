@@ -26,9 +26,8 @@ processes made one Hessian-vector product of the CNN vary from 9 ms to 1.3 s her
 from __future__ import annotations
 
 from _machine import publish  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _training import machine  # noqa: E402
 import argparse
-import os
-import platform
 import time
 from typing import Any, Callable
 
@@ -146,14 +145,6 @@ def baseline_rows(args: argparse.Namespace, device: torch.device) -> list[str]:
     return rows
 
 
-def machine(device: torch.device) -> str:
-    from dlcli.engine.env import cpu_model
-
-    where = f"cuda ({torch.cuda.get_device_name()})" if device.type == "cuda" else "cpu"
-    return (f"{platform.platform()}, {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}, device {where}, Python {platform.python_version()}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=512)
@@ -170,7 +161,7 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     rows = baseline_rows(args, device) + cnn_rows(args, device)
-    publish([HEADING, "", f"Machine: {machine(device)}. {args.samples} digits samples, {args.epochs} Adam epochs, "
+    publish([HEADING, "", f"Machine: {machine(device.type)}. {args.samples} digits samples, {args.epochs} Adam epochs, "
              f"best of {args.repeats}.", "",
              "| net | parameters | loss | matrix-free (s) | baseline (s) | top eigenvalue | max rel. diff top "
              f"{args.top} | decades | trace (Hutchinson) | top Fisher (decades) | negative mass | spectrum() s |",
